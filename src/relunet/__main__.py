@@ -1,0 +1,3 @@
+from relunet.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""Frozen settings for model, data and training; saved as YAML with every run and checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from relunet.atomic import write_text
+from relunet.errors import InputError
+
+MODEL_KINDS = ("relation", "unet", "mcdropout")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: what it takes, what it predicts, how wide it is.
+
+    Attributes:
+        kind: "relation" (two inputs, four heads), "unet" (one input, one head) or "mcdropout"
+            (the U-Net with dropout before its last layer, sampled at test time).
+        spatial_dims: 2 or 3.
+        in_channels: channels `C` of one image (1 for MRI/CT, 3 for RGB, 4 for BraTS).
+        num_classes: foreground classes `K` (sigmoid, multi-label).
+        features: MONAI BasicUNet widths, five levels plus the last feature map.
+        head_dropout: dropout probability before the last layer ("mcdropout" only).
+    """
+
+    kind: str = "relation"
+    spatial_dims: int = 2
+    in_channels: int = 1
+    num_classes: int = 1
+    features: tuple[int, ...] = (16, 16, 32, 64, 128, 16)
+    head_dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how it becomes network input.
+
+    Attributes:
+        path: the dataset folder the run was trained on.
+        dims: 2 trains on 2D images or on slices of volumes; 3 on whole volumes.
+        slice_axis: the volume axis cut into slices when `dims` is 2 (2 = last axis).
+        image_size: side length 2D pictures are resized to (None keeps their size).
+        label_sets: one tuple of label values per output class; None means binary, `label > 0`.
+        folds: number of cross-validation folds.
+        split_seed: seed of the k-fold split.
+    """
+
+    path: str = ""
+    dims: int = 2
+    slice_axis: int = 2
+    image_size: int | None = None
+    label_sets: tuple[tuple[int, ...], ...] | None = None
+    folds: int = 5
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation. Defaults follow the paper: Adam, lr 1e-4 halved every 20 epochs.
+
+    Attributes:
+        epochs: number of epochs.
+        samples_per_epoch: training pairs (or images) per epoch; None = one per training sample.
+        batch_size: pairs (or images) per step.
+        lr: Adam learning rate.
+        lr_step: epochs between learning-rate decays.
+        lr_gamma: factor of each decay.
+        loss: "bce_dice" (binary cross-entropy + soft Dice) or "bce" (the paper's).
+        pairing: how the second input is drawn; see `relunet.data.pairing.POLICIES`.
+        same_fraction: share of pairs whose second input is the first one (x1 = x2).
+        seed: seed of weights, pairing and batching.
+    """
+
+    epochs: int = 100
+    samples_per_epoch: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-4
+    lr_step: int = 20
+    lr_gamma: float = 0.5
+    loss: str = "bce_dice"
+    pairing: str = "mixed"
+    same_fraction: float = 0.25
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run's model and data pipeline."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (lists instead of tuples), ready for YAML."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Rebuild from `to_dict` output; unknown keys are an error."""
+        return _build(cls, raw)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+        """Return a copy with fields replaced, e.g. `with_overrides(train={"epochs": 3})`."""
+        new = {name: replace(getattr(self, name), **values) for name, values in sections.items()}
+        return replace(self, **new)
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    """Write the config as YAML, atomically."""
+    write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a config written by `save_config`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no run config here; give the folder that `relunet train` wrote")
+    try:
+        return RunConfig.from_dict(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: not a relunet config ({err}); retrain or restore it") from err
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, raw: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}")
+    return cls(**{k: _coerce(hints[k], v) for k, v in raw.items()})
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """Turn YAML values back into the annotated type (dataclasses, nested tuples)."""
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner[0], value)
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(hint)
+        return tuple(_coerce(item, v) for v in value)
+    return value

@@ -1,0 +1,1 @@
+"""Data: readers, dataset layouts, preprocessing, slicing, splits, pairing, synthetic data."""

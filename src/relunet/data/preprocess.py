@@ -1,0 +1,77 @@
+"""From a raw `Case` to network space and back: normalisation, label mapping, resizing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from relunet.errors import InputError
+from relunet.types import Case
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Z-score each channel of a `(C, *S)` image over the whole case; returns float32."""
+    image = image.astype(np.float32)
+    axes = tuple(range(1, image.ndim))
+    mean = image.mean(axis=axes, keepdims=True)
+    std = image.std(axis=axes, keepdims=True)
+    return (image - mean) / np.where(std > 0, std, 1.0)
+
+
+def binary_label_sets(declared: tuple[int, ...] | None) -> tuple[tuple[int, ...], ...]:
+    """The default mapping: one class, every non-zero label (`label > 0`)."""
+    if declared is None:
+        return ((1,),)
+    return (tuple(v for v in declared if v != 0),)
+
+
+def label_targets(label: np.ndarray, label_sets: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """Map a `(*S)` label map to `(K, *S)` uint8 targets, class k = label in `label_sets[k]`."""
+    return np.stack([np.isin(label, values) for values in label_sets]).astype(np.uint8)
+
+
+def resize(array: np.ndarray, size: tuple[int, ...], mode: str) -> np.ndarray:
+    """Resize `(C, *S)` to `(C, *size)`; mode "bilinear" for images and maps, "nearest" for masks."""
+    if tuple(array.shape[1:]) == tuple(size):
+        return array
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    out = F.interpolate(tensor, size=size, mode=mode, **kwargs)[0].numpy()
+    return out.astype(array.dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """The mapping between a case and network space, fixed by a run's data settings.
+
+    Attributes:
+        label_sets: label values of each output class.
+        image_size: side length 2D pictures are resized to (None keeps their size).
+    """
+
+    label_sets: tuple[tuple[int, ...], ...]
+    image_size: int | None = None
+
+    def network_shape(self, case: Case) -> tuple[int, ...]:
+        """Spatial shape of the case in network space."""
+        if self.image_size is None or len(case.spatial_shape) != 2:
+            return case.spatial_shape
+        return (self.image_size, self.image_size)
+
+    def image(self, case: Case) -> np.ndarray:
+        """Normalised `(C, *S')` float32 image in network space."""
+        return resize(normalise(case.image), self.network_shape(case), "bilinear")
+
+    def targets(self, case: Case) -> np.ndarray:
+        """`(K, *S')` uint8 targets in network space."""
+        if case.label is None:
+            raise InputError(f"{case.image_path}: no ground-truth mask; give a dataset with masks")
+        targets = label_targets(case.label, self.label_sets)
+        return resize(targets, self.network_shape(case), "nearest")
+
+    def restore(self, maps: np.ndarray, case: Case) -> np.ndarray:
+        """Bring `(K, *S')` probability maps back to the case's own shape `(K, *S)`."""
+        return resize(maps, case.spatial_shape, "bilinear")

@@ -1,0 +1,74 @@
+"""Load a dataset's cases and turn them into in-memory network samples for training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from relunet.data.layouts import DatasetIndex, load_case
+from relunet.data.preprocess import Preprocessor
+from relunet.data.samples import pad_to, padded_shape, relative_depth, to_samples
+from relunet.errors import InputError
+from relunet.types import Case
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """All training samples of a fold, padded to one shape.
+
+    Attributes:
+        images: `(N, C, *P)` float32 normalised images.
+        targets: `(N, K, *P)` uint8 multi-label targets.
+        depth: `(N,)` relative depth of each sample in its volume (0.5 for pictures).
+        case_of: `(N,)` number of the case each sample comes from.
+    """
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    depth: np.ndarray
+    case_of: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_cases(index: DatasetIndex, with_label: bool = True) -> list[Case]:
+    """Read and check every case of `index`; fails on the first bad file, before any output."""
+    cases = [load_case(files, index.labels, with_label) for files in index.cases]
+    check_consistent(cases)
+    return cases
+
+
+def check_consistent(cases: list[Case]) -> None:
+    """All cases must have the same channel count and the same number of spatial axes."""
+    first = cases[0]
+    for case in cases[1:]:
+        if case.image.shape[0] != first.image.shape[0] or case.image.ndim != first.image.ndim:
+            raise InputError(
+                f"{case.image_path}: {case.image.shape[0]} channel(s), "
+                f"{case.image.ndim - 1}D, but {first.image_path.name} has "
+                f"{first.image.shape[0]} channel(s), {first.image.ndim - 1}D; "
+                "all images of a dataset must match"
+            )
+
+
+def build_training_set(
+    cases: list[Case], prep: Preprocessor, dims: int, slice_axis: int
+) -> TrainingSet:
+    """Preprocess, slice and pad all cases into one `TrainingSet`."""
+    images, targets, depth, case_of = [], [], [], []
+    for number, case in enumerate(cases):
+        case_images = to_samples(prep.image(case), dims, slice_axis)
+        images.append(case_images)
+        targets.append(to_samples(prep.targets(case), dims, slice_axis))
+        depth.append(relative_depth(len(case_images)))
+        case_of.append(np.full(len(case_images), number))
+    shape = padded_shape(tuple(np.max([s.shape[2:] for s in images], axis=0)))
+    return TrainingSet(
+        images=torch.from_numpy(np.concatenate([pad_to(s, shape) for s in images])),
+        targets=torch.from_numpy(np.concatenate([pad_to(t, shape) for t in targets])),
+        depth=np.concatenate(depth),
+        case_of=np.concatenate(case_of),
+    )

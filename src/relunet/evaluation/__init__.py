@@ -1,0 +1,1 @@
+"""Evaluation: metrics over arrays, per-case tables and summaries. Never touches a model."""

@@ -1,0 +1,37 @@
+"""From per-case rows to a flat summary: means, correlations, coverage curve, AURC."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from relunet.evaluation.metrics import aurc, excess_aurc, kept_mean, pearson, spearman
+
+COVERAGES = tuple(range(10, 101, 10))
+
+
+def summarise(
+    rows: list[dict[str, float | str]], confidence: str = "C", dice: str = "dice_seg_a"
+) -> dict[str, float | int | None]:
+    """Summarise per-case rows into a flat dict.
+
+    Keys: `n_cases`; `<metric>_mean` and `<metric>_std` for every numeric column;
+    `pearson`, `spearman` of confidence with Dice; `aurc`, `eaurc` with risk = 1 - Dice;
+    `dice_at_coverage_<d>`, the mean Dice of the d % most confident cases. NaN becomes None.
+    """
+    numeric = [k for k, v in rows[0].items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    summary: dict[str, float | int | None] = {"n_cases": len(rows)}
+    for key in numeric:
+        values = np.array([float(r[key]) for r in rows])
+        summary[f"{key}_mean"] = float(values.mean())
+        summary[f"{key}_std"] = float(values.std())
+    conf = np.array([float(r[confidence]) for r in rows])
+    score = np.array([float(r[dice]) for r in rows])
+    summary["pearson"] = pearson(conf, score)
+    summary["spearman"] = spearman(conf, score)
+    summary["aurc"] = aurc(conf, 1.0 - score)
+    summary["eaurc"] = excess_aurc(conf, 1.0 - score)
+    for d in COVERAGES:
+        summary[f"dice_at_coverage_{d}"] = kept_mean(conf, score, d / 100)
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}

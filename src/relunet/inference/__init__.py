@@ -1,0 +1,1 @@
+"""Inference: self-pair and anchor prediction, baselines, mask writers."""

@@ -1,0 +1,179 @@
+"""Segment one case and score its confidence, with the model a run trained.
+
+- Relation U-Net, self-pair: `x1 = x2 = image`; four maps and C = Dice(union, inter).
+- Relation U-Net, anchors: `x1 = image`, `x2` = each of n anchor images; `seg_a` averaged,
+  confidence = agreement of the n binarised `seg_a` maps.
+- U-Net: one map; confidence = mean foreground probability.
+- MC dropout: n draws with dropout on; mean map; confidence = agreement of the n draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from relunet.confidence import SampleAgreement, mean_foreground_probability, relation_confidence
+from relunet.config import RunConfig
+from relunet.data.preprocess import Preprocessor
+from relunet.data.samples import (
+    crop_to,
+    from_samples,
+    pad_to,
+    padded_shape,
+    relative_depth,
+    to_samples,
+)
+from relunet.errors import InputError
+from relunet.nets import RelationUNet
+from relunet.types import Case, RelationOutput
+
+#: maps a batch of first inputs `(B, C, *s)` and its sample indices to probability maps per head
+BatchFn = Callable[[torch.Tensor, np.ndarray], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Probability maps `(K, *S)` per head, in the case's own geometry, and the confidence."""
+
+    case_id: str
+    maps: dict[str, np.ndarray]
+    confidence: float
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Binary `(K, *S)` segmentation of the first input."""
+        return self.maps["seg_a"] > 0.5
+
+
+class Predictor:
+    """Runs a trained model on whole cases, in batches of samples, under inference mode."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: RunConfig,
+        device: torch.device,
+        batch_size: int = 64,
+        mc_samples: int = 20,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.config = config
+        self.device = device
+        self.batch_size = batch_size
+        self.mc_samples = mc_samples
+        self.prep = Preprocessor(config.data.label_sets, config.data.image_size)
+
+    def check(self, case: Case) -> None:
+        """Raise InputError if the case does not fit the model (channels, dimensions)."""
+        expected = self.config.model.in_channels
+        if case.image.shape[0] != expected:
+            raise InputError(
+                f"{case.image_path}: {case.image.shape[0]} channel(s), but the model was trained "
+                f"on {expected}; give images with {expected} channel(s) or use a matching run"
+            )
+        if len(case.spatial_shape) < self.config.data.dims:
+            raise InputError(
+                f"{case.image_path}: a {len(case.spatial_shape)}D image, but the model is "
+                f"{self.config.data.dims}D; give volumes or use a 2D run"
+            )
+
+    def predict(self, case: Case, anchors: list[Case] | None = None) -> Prediction:
+        """Segment `case`: self-pair (or the baseline's own way), or over `anchors` if given."""
+        self.check(case)
+        kind = self.config.model.kind
+        if anchors:
+            return self._anchored(case, anchors)
+        if kind == "relation":
+            maps = self._maps(case, self._self_pair)
+            return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]))
+        if kind == "unet":
+            maps = self._maps(case, self._single)
+            return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))
+        draws = SampleAgreement()
+        _enable_dropout(self.model)
+        try:
+            for _ in range(self.mc_samples):
+                draws.add(self._maps(case, self._single)["seg_a"])
+        finally:
+            self.model.eval()
+        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
+
+    def _anchored(self, case: Case, anchors: list[Case]) -> Prediction:
+        if not isinstance(self.model, RelationUNet):
+            raise InputError("anchors need a Relation U-Net run; this run trained a U-Net")
+        draws = SampleAgreement()
+        for anchor in anchors:
+            self.check(anchor)
+            partner = self._samples(anchor)
+            draws.add(self._maps(case, self._paired_with(partner))["seg_a"])
+        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
+
+    def _samples(self, case: Case) -> np.ndarray:
+        """`(N, C, *s)` network samples of a case."""
+        cfg = self.config.data
+        return to_samples(self.prep.image(case), cfg.dims, cfg.slice_axis)
+
+    def _maps(self, case: Case, batch_fn: BatchFn) -> dict[str, np.ndarray]:
+        """Run `batch_fn` over the case's samples; return each head's map in case geometry."""
+        cfg = self.config.data
+        samples = self._samples(case)
+        shape = padded_shape(samples.shape[2:])
+        inputs = torch.from_numpy(pad_to(samples, shape))
+        outputs: dict[str, list[np.ndarray]] = {}
+        with torch.inference_mode():
+            for begin in range(0, len(inputs), self.batch_size):
+                index = np.arange(begin, min(begin + self.batch_size, len(inputs)))
+                batch = inputs[begin : begin + self.batch_size].to(self.device)
+                for head, prob in batch_fn(batch, index / max(len(inputs) - 1, 1)).items():
+                    outputs.setdefault(head, []).append(prob.float().cpu().numpy())
+        spatial = len(case.spatial_shape)
+        return {
+            head: self.prep.restore(
+                from_samples(crop_to(np.concatenate(parts), samples.shape[2:]), spatial,
+                             cfg.dims, cfg.slice_axis),
+                case,
+            )
+            for head, parts in outputs.items()
+        }
+
+    def _self_pair(self, batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
+        out: RelationOutput = self.model(batch, batch)
+        return dict(zip(out._fields, out.map(torch.sigmoid), strict=True))
+
+    def _single(self, batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
+        return {"seg_a": torch.sigmoid(self.model(batch))}
+
+    def _paired_with(self, partner: np.ndarray) -> BatchFn:
+        """Pair each sample with the anchor's sample at the same relative depth."""
+        partner_depth = relative_depth(len(partner))
+
+        def run(batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
+            nearest = np.abs(partner_depth[None, :] - depth[:, None]).argmin(axis=1)
+            chosen = partner[nearest]
+            shape = tuple(max(a, b) for a, b in zip(batch.shape[2:], chosen.shape[2:], strict=True))
+            shape = padded_shape(shape)
+            x1 = _pad_tensor(batch, shape)
+            x2 = torch.from_numpy(pad_to(chosen, shape)).to(batch.device)
+            seg = torch.sigmoid(self.model(x1, x2).seg_a)
+            return {"seg_a": seg[(..., *(slice(0, s) for s in batch.shape[2:]))]}
+
+        return run
+
+
+def _pad_tensor(batch: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    pad: list[int] = []
+    for size, target in reversed(list(zip(batch.shape[2:], shape, strict=True))):
+        pad += [0, target - size]
+    return torch.nn.functional.pad(batch, pad)
+
+
+def _enable_dropout(model: nn.Module) -> None:
+    """Eval mode everywhere except dropout layers, which keep sampling."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.train()

@@ -1,0 +1,179 @@
+"""The `predict` and `evaluate` workflows over a trained run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.progress import Progress
+
+from relunet.atomic import write_csv, write_json
+from relunet.config import RunConfig
+from relunet.data.layouts import DatasetIndex, index_dataset, index_input
+from relunet.data.preprocess import label_targets
+from relunet.data.training_set import load_cases
+from relunet.device import resolve_device
+from relunet.errors import InputError
+from relunet.evaluation.metrics import dice_per_class
+from relunet.evaluation.summary import summarise
+from relunet.inference.predict import Prediction, Predictor
+from relunet.inference.writers import write_mask
+from relunet.training.checkpoint import CHECKPOINT_NAME, load_model
+from relunet.types import Case
+
+ANCHOR_SOURCES = ("train", "test")
+
+
+def fold_dir(run: Path, fold: int | None) -> Path:
+    """The folder of the requested fold, or of the only trained fold when `fold` is None."""
+    run = Path(run)
+    if fold is not None:
+        path = run / f"fold_{fold}"
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise InputError(f"{path / CHECKPOINT_NAME}: not found; train fold {fold} first")
+        return path
+    trained = sorted(p.parent for p in run.glob(f"fold_*/{CHECKPOINT_NAME}"))
+    if len(trained) != 1:
+        found = ", ".join(p.name for p in trained) or "none"
+        raise InputError(f"{run}: trained folds: {found}; choose one with --fold")
+    return trained[0]
+
+
+def open_predictor(
+    run: Path, fold: int | None, device: str, mc_samples: int = 20
+) -> tuple[Predictor, int]:
+    """Load a fold's model; returns the predictor and the fold number."""
+    folder = fold_dir(run, fold)
+    model, config = load_model(folder / CHECKPOINT_NAME)
+    predictor = Predictor(model, config, resolve_device(device), mc_samples=mc_samples)
+    return predictor, int(folder.name.split("_")[1])
+
+
+def predict_folder(
+    run: Path,
+    source: Path,
+    out: Path,
+    fold: int | None = None,
+    anchors: int = 0,
+    anchor_source: str = "train",
+    mc_samples: int = 20,
+    seed: int = 0,
+    device: str = "auto",
+) -> list[dict]:
+    """Segment every image of `source`; write masks and `cases.csv` (most doubtful first).
+
+    Returns the rows of `cases.csv`.
+    """
+    predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    if anchor_source not in ANCHOR_SOURCES:
+        raise InputError(f"--anchor-source {anchor_source}: choose train or test")
+    cases = _load_checked(index_input(source), predictor, with_label=False)
+    anchor_pool = (
+        _training_cases(Path(run), predictor, fold_number) if anchors and anchor_source == "train"
+        else cases
+    )
+    rng = np.random.default_rng(seed)
+    label_sets = predictor.config.data.label_sets
+    rows = []
+    with Progress(transient=True) as progress:
+        for case in progress.track(cases, description="predict"):
+            chosen = _choose_anchors(rng, anchor_pool, anchors, exclude=case.case_id)
+            prediction = predictor.predict(case, chosen)
+            path = write_mask(case, prediction.mask, label_sets, Path(out) / "masks")
+            rows.append({
+                "case_id": case.case_id,
+                "confidence": prediction.confidence,
+                "foreground_voxels": int(prediction.mask.sum()),
+                "mask": str(path.relative_to(out)),
+            })
+    rows.sort(key=lambda r: r["confidence"])
+    write_csv(Path(out) / "cases.csv", rows)
+    return rows
+
+
+def evaluate_folder(
+    run: Path,
+    data: Path,
+    out: Path,
+    fold: int | None = None,
+    all_cases: bool = False,
+    mc_samples: int = 20,
+    device: str = "auto",
+) -> dict:
+    """Evaluate a fold on its test cases (or every case of `data`) against the ground truth.
+
+    Writes `per_case.csv` (a row per case, column `C` = confidence) and `summary.json` to `out`;
+    returns the summary.
+    """
+    predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    index = index_dataset(data)
+    test_ids = None if all_cases else _test_ids(Path(run), fold_number, index)
+    cases = _load_checked(index.subset(test_ids) if test_ids else index, predictor)
+    label_sets = predictor.config.data.label_sets
+    rows = []
+    with Progress(transient=True) as progress:
+        for case in progress.track(cases, description="evaluate"):
+            prediction = predictor.predict(case)
+            rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
+    summary = {
+        "model": predictor.config.model.kind,
+        "fold": fold_number,
+        "cases": "all" if test_ids is None else "test fold",
+        **summarise(rows),
+    }
+    write_csv(Path(out) / "per_case.csv", rows)
+    write_json(Path(out) / "summary.json", summary)
+    return summary
+
+
+def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
+    """Per-case metrics: Dice of every predicted map against the ground truth, and C."""
+    truth = target.astype(bool)
+    row: dict = {"case_id": case.case_id}
+    for head, maps in prediction.maps.items():
+        row[f"dice_{head}"] = float(dice_per_class(maps > 0.5, truth).mean())
+    if "seg_b" in prediction.maps:
+        row["dice_mean"] = (row["dice_seg_a"] + row["dice_seg_b"]) / 2
+    if len(truth) > 1:
+        per_class = dice_per_class(prediction.mask, truth)
+        row.update({f"dice_seg_a_class{k + 1}": float(v) for k, v in enumerate(per_class)})
+    row["C"] = prediction.confidence
+    return row
+
+
+def _load_checked(index: DatasetIndex, predictor: Predictor, with_label: bool = True) -> list[Case]:
+    """Read every case and check it fits the model, before anything is written."""
+    cases = load_cases(index, with_label)
+    for case in cases:
+        predictor.check(case)
+    return cases
+
+
+def _test_ids(run: Path, fold: int, index: DatasetIndex) -> list[str] | None:
+    """The fold's test cases if this dataset is the one the run was split on, else None (all)."""
+    splits_path = run / "splits.json"
+    if not splits_path.is_file():
+        return None
+    test = json.loads(splits_path.read_text())["folds"][fold]["test"]
+    return test if set(test) <= set(index.case_ids) else None
+
+
+def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
+    """The training cases of the fold, read from the dataset the run was trained on."""
+    config: RunConfig = predictor.config
+    index = index_dataset(config.data.path)
+    train = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
+    return _load_checked(index.subset(train), predictor, with_label=False)
+
+
+def _choose_anchors(
+    rng: np.random.Generator, pool: list[Case], n: int, exclude: str
+) -> list[Case] | None:
+    if n <= 0:
+        return None
+    candidates = [c for c in pool if c.case_id != exclude]
+    if not candidates:
+        raise InputError("anchors from the test set need at least two images; use --anchor-source train")
+    return [candidates[i] for i in rng.integers(0, len(candidates), size=n)]
+

@@ -1,0 +1,149 @@
+"""The training loop: plain PyTorch, one epoch at a time, a checkpoint after each.
+
+Randomness is drawn from generators seeded by (seed, epoch), so a run killed after epoch e
+and resumed reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
+
+from relunet.atomic import write_csv
+from relunet.config import RunConfig
+from relunet.data.pairing import draw_partners
+from relunet.data.training_set import TrainingSet
+from relunet.nets import RelationUNet
+from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from relunet.training.losses import SegmentationLoss, relation_loss
+
+HISTORY_NAME = "history.csv"
+
+
+def fit(
+    model: nn.Module,
+    data: TrainingSet,
+    config: RunConfig,
+    fold_dir: Path,
+    fold: int,
+    device: torch.device,
+    resume: bool = False,
+) -> list[dict[str, float]]:
+    """Train `model` on `data` as `config.train` says; write checkpoint and history to `fold_dir`.
+
+    Returns the history, one row per epoch.
+    """
+    cfg = config.train
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    criterion = SegmentationLoss(cfg.loss)
+    history: list[dict[str, float]] = []
+    start = 0
+    if resume and (fold_dir / CHECKPOINT_NAME).is_file():
+        state = load_checkpoint(fold_dir / CHECKPOINT_NAME)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = int(state["epoch"])
+        history = _read_history(fold_dir / HISTORY_NAME)[:start]
+
+    n_per_epoch = cfg.samples_per_epoch or len(data)
+    steps = -(-n_per_epoch // cfg.batch_size)
+    with _progress() as progress:
+        task = progress.add_task(
+            "train", total=(cfg.epochs - start) * steps, loss=float("nan"), rate=0.0
+        )
+        for epoch in range(start, cfg.epochs):
+            torch.manual_seed(cfg.seed * 100_003 + epoch)
+            rng = np.random.default_rng([cfg.seed, epoch])
+            first = _epoch_order(rng, len(data), n_per_epoch)
+            partners = draw_partners(cfg.pairing, rng, first, data.depth, cfg.same_fraction)
+            model.train()
+            sums: dict[str, float] = {}
+            tic = time.perf_counter()
+            for begin in range(0, n_per_epoch, cfg.batch_size):
+                batch = slice(begin, begin + cfg.batch_size)
+                loss, parts = _step(model, data, first[batch], partners[batch], criterion, device)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                weight = len(first[batch]) / n_per_epoch
+                for name, value in parts.items():
+                    sums[name] = sums.get(name, 0.0) + value * weight
+                rate = (begin + len(first[batch])) / (time.perf_counter() - tic)
+                progress.update(
+                    task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs}",
+                    loss=parts["loss"], rate=rate,
+                )
+            seconds = time.perf_counter() - tic
+            row = {"epoch": epoch + 1, **sums, "lr": scheduler.get_last_lr()[0],
+                   "seconds": seconds, "samples_per_s": n_per_epoch / seconds}
+            scheduler.step()
+            history.append(row)
+            save_checkpoint(fold_dir / CHECKPOINT_NAME, {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "fold": fold,
+                "config": config.to_dict(),
+            })
+            write_csv(fold_dir / HISTORY_NAME, history)
+            progress.console.log(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {sums['loss']:.4f}  "
+                f"{row['samples_per_s']:.0f} samples/s"
+            )
+    return history
+
+
+def _step(
+    model: nn.Module,
+    data: TrainingSet,
+    first: np.ndarray,
+    partners: np.ndarray,
+    criterion: SegmentationLoss,
+    device: torch.device,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of one batch: four heads on pairs for the Relation U-Net, one head otherwise."""
+    x1 = data.images[first].to(device, non_blocking=True)
+    s1 = data.targets[first].to(device, non_blocking=True)
+    if isinstance(model, RelationUNet):
+        x2 = data.images[partners].to(device, non_blocking=True)
+        s2 = data.targets[partners].to(device, non_blocking=True)
+        loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
+    else:
+        loss = criterion(model(x1), s1)
+        parts = {}
+    return loss, {"loss": float(loss), **parts}
+
+
+def _epoch_order(rng: np.random.Generator, n: int, n_per_epoch: int) -> np.ndarray:
+    """First inputs of an epoch: shuffled passes over all samples, cut to `n_per_epoch`."""
+    passes = -(-n_per_epoch // n)
+    return np.concatenate([rng.permutation(n) for _ in range(passes)])[:n_per_epoch]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[rate]:>7.1f} samples/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
