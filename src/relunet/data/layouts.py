@@ -155,11 +155,12 @@ def _index_folder2d(root: Path) -> DatasetIndex:
 
 
 def _index_files(root: Path, files: list[Path]) -> DatasetIndex:
+    """One case per picture; NIfTI files named `case_0000`, `case_0001`, ... are one case's channels."""
     groups: dict[str, list[Path]] = {}
     for path in files:
         if not file_kind(path):
             raise InputError(f"{path}: not an image (NIfTI, PNG or JPG); give an image file")
-        match = CHANNEL_SUFFIX.match(stem(path))
+        match = CHANNEL_SUFFIX.match(stem(path)) if file_kind(path) == "nifti" else None
         groups.setdefault(match["case"] if match else stem(path), []).append(path)
     if not groups:
         raise InputError(f"{root}: no images (NIfTI, PNG or JPG) found; give a folder with images")

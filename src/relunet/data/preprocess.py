@@ -75,3 +75,16 @@ class Preprocessor:
     def restore(self, maps: np.ndarray, case: Case) -> np.ndarray:
         """Bring `(K, *S')` probability maps back to the case's own shape `(K, *S)`."""
         return resize(maps, case.spatial_shape, "bilinear")
+
+
+def parse_label_sets(text: str) -> tuple[tuple[int, ...], ...]:
+    """Parse "1;2" (two classes) or "1,2,4;1,4;4" (nested regions) into label sets."""
+    try:
+        sets = tuple(tuple(int(v) for v in part.split(",")) for part in text.split(";"))
+    except ValueError:
+        raise InputError(
+            f"--labels {text!r}: give label values as '1;2' or '1,2,4;1,4;4'"
+        ) from None
+    if any(0 in s for s in sets):
+        raise InputError(f"--labels {text!r}: 0 is background; list foreground labels only")
+    return sets

@@ -121,7 +121,7 @@ def _step(
     else:
         loss = criterion(model(x1), s1)
         parts = {}
-    return loss, {"loss": float(loss), **parts}
+    return loss, {"loss": loss.item(), **parts}
 
 
 def _epoch_order(rng: np.random.Generator, n: int, n_per_epoch: int) -> np.ndarray:

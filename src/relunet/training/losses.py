@@ -49,4 +49,4 @@ def relation_loss(
         for name, logits, target in zip(out._fields, out, (s1, s2, union, inter), strict=True)
     }
     total = torch.stack(list(parts.values())).sum()
-    return total, {name: float(value) for name, value in parts.items()}
+    return total, {name: value.item() for name, value in parts.items()}

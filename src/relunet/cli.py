@@ -1,0 +1,168 @@
+"""The `relunet` command line: typer verbs, each a thin call into one library function.
+
+Heavy libraries are imported inside each command, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Relation U-Net: segmentation that says how much to trust each result.",
+)
+
+OutDir = Annotated[Path, typer.Option("--out", help="Folder to write to.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Fold = Annotated[int | None, typer.Option(help="Fold whose model to use (default: the only one).")]
+
+
+def _guarded(call: Callable[[], Any]) -> Any:
+    """Run `call`; bad input becomes one line on stderr and exit code 2."""
+    from relunet.errors import InputError
+
+    try:
+        return call()
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Dataset: MSD folder or images/ + masks/.")],
+    out: OutDir,
+    model: Annotated[str, typer.Option(help="relation, unet or mcdropout.")] = "relation",
+    dims: Annotated[int, typer.Option(help="2: images or slices of volumes; 3: volumes.")] = 2,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 100).")] = None,
+    fold: Annotated[int, typer.Option(help="Fold to train.")] = 0,
+    folds: Annotated[int, typer.Option(help="Number of folds of the split.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of weights and pairing.")] = 0,
+    pairing: Annotated[str | None, typer.Option(help="independent, mixed or depth.")] = None,
+    same_fraction: Annotated[float | None, typer.Option(help="Share of x1 = x2 pairs.")] = None,
+    loss: Annotated[str | None, typer.Option(help="bce_dice or bce.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
+    samples_per_epoch: Annotated[int | None, typer.Option(help="Pairs per epoch.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Resize 2D images to this side.")] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Classes as label sets, e.g. '1;2' or '1,2,4;1,4;4'.")
+    ] = None,
+    slice_axis: Annotated[int, typer.Option(help="Volume axis cut into 2D slices.")] = 2,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")] = False,
+    device: Device = "auto",
+) -> None:
+    """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
+
+    def call() -> None:
+        from relunet.data.preprocess import parse_label_sets
+        from relunet.training.run import train_fold
+
+        train_cfg = _given(epochs=epochs, seed=seed, pairing=pairing, same_fraction=same_fraction,
+                           loss=loss, lr=lr, batch_size=batch_size,
+                           samples_per_epoch=samples_per_epoch)
+        data_cfg = _given(dims=dims, folds=folds, image_size=image_size, slice_axis=slice_axis,
+                          label_sets=parse_label_sets(labels) if labels else None)
+        train_fold(data, out, fold=fold, resume=resume, device=device, model={"kind": model},
+                   data_cfg=data_cfg, train=train_cfg)
+        typer.echo(f"trained fold {fold}: {out / f'fold_{fold}' / 'checkpoint.pt'}")
+
+    _guarded(call)
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `relunet train`.")],
+    source: Annotated[Path, typer.Argument(help="Image file, folder of images, or dataset.")],
+    out: OutDir,
+    fold: Fold = None,
+    anchors: Annotated[int, typer.Option(help="Anchors per case (0: self-pair).")] = 0,
+    anchor_source: Annotated[str, typer.Option(help="train or test.")] = "train",
+    mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
+    device: Device = "auto",
+) -> None:
+    """Segment images and rank them by confidence, most doubtful first (no ground truth)."""
+
+    def call() -> None:
+        from rich.console import Console
+
+        from relunet.inference.runs import predict_folder
+        from relunet.reporting.console import cases_table
+
+        rows = predict_folder(run, source, out, fold=fold, anchors=anchors,
+                              anchor_source=anchor_source, mc_samples=mc_samples, device=device)
+        Console().print(cases_table(rows, "most doubtful first", limit=20))
+        typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
+
+    _guarded(call)
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `relunet train`.")],
+    data: Annotated[Path, typer.Argument(help="Dataset with ground truth.")],
+    out: OutDir,
+    fold: Fold = None,
+    all_cases: Annotated[bool, typer.Option("--all", help="Every case, not the test fold.")] = False,
+    mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
+    device: Device = "auto",
+) -> None:
+    """Evaluate a fold on its test cases: per_case.csv and summary.json."""
+
+    def call() -> None:
+        from rich.console import Console
+
+        from relunet.inference.runs import evaluate_folder
+        from relunet.reporting.console import summary_table
+
+        summary = evaluate_folder(run, data, out, fold=fold, all_cases=all_cases,
+                                  mc_samples=mc_samples, device=device)
+        Console().print(summary_table(summary))
+        typer.echo(f"written: {out / 'per_case.csv'}, {out / 'summary.json'}")
+
+    _guarded(call)
+
+
+@app.command()
+def demo(
+    out: OutDir = Path("runs/demo"),
+    cases: Annotated[int, typer.Option(help="Synthetic images to generate.")] = 200,
+    device: Device = "auto",
+) -> None:
+    """Synthetic data -> train -> evaluate -> predict; prints cases with C and Dice."""
+
+    def call() -> None:
+        from rich.console import Console
+
+        from relunet.demo import run_demo
+        from relunet.reporting.console import cases_table, summary_table
+
+        summary, rows = run_demo(out, n_cases=cases, device=device)
+        console = Console()
+        console.print(cases_table(rows, "test cases, most doubtful first"))
+        console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
+
+    _guarded(call)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user set (None means: keep the default)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def main() -> None:
+    """Entry point of the `relunet` script."""
+    app(prog_name="relunet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
