@@ -36,8 +36,12 @@ def relative_depth(n_samples: int) -> np.ndarray:
 
 
 def padded_shape(shape: tuple[int, ...], multiple: int = SIZE_MULTIPLE) -> tuple[int, ...]:
-    """Smallest shape >= `shape` whose sizes are multiples of `multiple`."""
-    return tuple(-(-s // multiple) * multiple for s in shape)
+    """Smallest shape >= `shape` whose sizes are multiples of `multiple`, and at least twice it.
+
+    Twice the multiple leaves the U-Net's bottleneck 2 voxels wide, which instance
+    normalisation needs during training.
+    """
+    return tuple(max(2 * multiple, -(-s // multiple) * multiple) for s in shape)
 
 
 def pad_to(samples: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -33,6 +33,10 @@ class TrainingSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    def to(self, device: torch.device) -> TrainingSet:
+        """The same set with its tensors on `device` (the whole set fits in memory by design)."""
+        return TrainingSet(self.images.to(device), self.targets.to(device), self.depth, self.case_of)
+
 
 def load_cases(index: DatasetIndex, with_label: bool = True) -> list[Case]:
     """Read and check every case of `index`; fails on the first bad file, before any output."""

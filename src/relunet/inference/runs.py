@@ -34,9 +34,11 @@ def fold_dir(run: Path, fold: int | None) -> Path:
             raise InputError(f"{path / CHECKPOINT_NAME}: not found; train fold {fold} first")
         return path
     trained = sorted(p.parent for p in run.glob(f"fold_*/{CHECKPOINT_NAME}"))
-    if len(trained) != 1:
-        found = ", ".join(p.name for p in trained) or "none"
-        raise InputError(f"{run}: trained folds: {found}; choose one with --fold")
+    if not trained:
+        raise InputError(f"{run}: no trained checkpoint (fold_K/{CHECKPOINT_NAME}); train first")
+    if len(trained) > 1:
+        found = ", ".join(p.name for p in trained)
+        raise InputError(f"{run}: several trained folds ({found}); choose one with --fold")
     return trained[0]
 
 

@@ -41,6 +41,7 @@ def fit(
     """
     cfg = config.train
     model.to(device)
+    data = data.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     criterion = SegmentationLoss(cfg.loss)
@@ -70,7 +71,7 @@ def fit(
             tic = time.perf_counter()
             for begin in range(0, n_per_epoch, cfg.batch_size):
                 batch = slice(begin, begin + cfg.batch_size)
-                loss, parts = _step(model, data, first[batch], partners[batch], criterion, device)
+                loss, parts = _step(model, data, first[batch], partners[batch], criterion)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -109,14 +110,15 @@ def _step(
     first: np.ndarray,
     partners: np.ndarray,
     criterion: SegmentationLoss,
-    device: torch.device,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one batch: four heads on pairs for the Relation U-Net, one head otherwise."""
-    x1 = data.images[first].to(device, non_blocking=True)
-    s1 = data.targets[first].to(device, non_blocking=True)
+    """Loss of one batch (data already on the model's device).
+
+    Four heads on pairs for the Relation U-Net, one head otherwise.
+    """
+    first, partners = torch.from_numpy(first), torch.from_numpy(partners)
+    x1, s1 = data.images[first], data.targets[first]
     if isinstance(model, RelationUNet):
-        x2 = data.images[partners].to(device, non_blocking=True)
-        s2 = data.targets[partners].to(device, non_blocking=True)
+        x2, s2 = data.images[partners], data.targets[partners]
         loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
     else:
         loss = criterion(model(x1), s1)

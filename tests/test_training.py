@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import torch
+
+from relunet.config import RunConfig, load_config
+from relunet.errors import InputError
+from relunet.inference.runs import open_predictor
+from relunet.training.checkpoint import load_checkpoint, load_model
+from relunet.training.run import train_fold
+
+SMALL = {"features": (4, 4, 8, 8, 16, 4)}
+
+
+def _train(data, out, epochs, resume=False, kind="relation", dims=2):
+    return train_fold(data, out, fold=0, resume=resume, device="cpu",
+                      model={"kind": kind, **SMALL}, data_cfg={"folds": 3, "dims": dims},
+                      train={"epochs": epochs, "samples_per_epoch": 8, "batch_size": 4})
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    from relunet.config import save_config
+
+    config = RunConfig().with_overrides(data={"label_sets": ((1, 2, 4), (1, 4), (4,))},
+                                        model={"features": (8, 8, 16, 16, 32, 8)})
+    save_config(config, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == config
+
+
+@pytest.mark.parametrize("kind, dims", [("relation", 2), ("unet", 2), ("mcdropout", 2), ("relation", 3)])
+def test_checkpoint_round_trip_gives_identical_outputs(msd, tmp_path, kind, dims):
+    _train(msd, tmp_path / "run", epochs=1, kind=kind, dims=dims)
+    state = load_checkpoint(tmp_path / "run" / "fold_0" / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["config"]["model"]["kind"] == kind
+    model_a, config = load_model(tmp_path / "run" / "fold_0" / "checkpoint.pt")
+    model_b, _ = load_model(tmp_path / "run" / "fold_0" / "checkpoint.pt")
+    shape = (2, 1, 32, 32) if dims == 2 else (1, 1, 32, 32, 32)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        out_a = model_a(x, x) if kind == "relation" else model_a(x)
+        out_b = model_b(x, x) if kind == "relation" else model_b(x)
+    for a, b in zip(out_a if kind == "relation" else [out_a], out_b if kind == "relation" else [out_b]):
+        assert torch.equal(a, b)
+    assert config.model.in_channels == 1 and config.data.label_sets == ((1, 2),)
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(msd, tmp_path, monkeypatch):
+    _train(msd, tmp_path / "straight", epochs=2)
+
+    import relunet.training.loop as loop
+
+    real_write = loop.write_csv
+
+    def write_then_die(path, rows):
+        real_write(path, rows)
+        raise KeyboardInterrupt  # the process is killed right after epoch 1 is saved
+
+    monkeypatch.setattr(loop, "write_csv", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _train(msd, tmp_path / "killed", epochs=2)
+    monkeypatch.setattr(loop, "write_csv", real_write)
+    assert load_checkpoint(tmp_path / "killed" / "fold_0" / "checkpoint.pt")["epoch"] == 1
+
+    history = _train(msd, tmp_path / "killed", epochs=2, resume=True)
+    assert [row["epoch"] for row in history] == [1, 2]
+    straight = load_checkpoint(tmp_path / "straight" / "fold_0" / "checkpoint.pt")["model"]
+    resumed = load_checkpoint(tmp_path / "killed" / "fold_0" / "checkpoint.pt")["model"]
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+
+
+def test_trained_fold_is_not_overwritten_without_resume(msd, tmp_path):
+    _train(msd, tmp_path / "run", epochs=1)
+    with pytest.raises(InputError, match="already trained"):
+        _train(msd, tmp_path / "run", epochs=1)
+    with pytest.raises(InputError, match="other settings"):
+        _train(msd, tmp_path / "run", epochs=3, resume=True)
+
+
+def test_self_pair_prediction_has_four_maps_and_a_confidence(msd, tmp_path):
+    from relunet.data.layouts import index_dataset, load_case
+
+    _train(msd, tmp_path / "run", epochs=1)
+    predictor, fold = open_predictor(tmp_path / "run", None, "cpu")
+    index = index_dataset(msd)
+    case = load_case(index.cases[0], index.labels)
+    prediction = predictor.predict(case)
+    assert fold == 0
+    assert set(prediction.maps) == {"seg_a", "seg_b", "union", "inter"}
+    assert prediction.maps["union"].shape == (1, 12, 14, 10)
+    assert 0.0 <= prediction.confidence <= 1.0
+    anchored = predictor.predict(case, anchors=[load_case(c, index.labels) for c in index.cases[1:4]])
+    assert set(anchored.maps) == {"seg_a"}
+    assert np.all((anchored.maps["seg_a"] >= 0) & (anchored.maps["seg_a"] <= 1))
