@@ -32,11 +32,32 @@ RUNS = {
     "hippocampus_relation": ("hippocampus", {}, {}, {}, "Relation U-Net, defaults"),
     "hippocampus_unet": ("hippocampus", {"kind": "unet"}, {}, {}, "U-Net baseline, defaults"),
     "hippocampus_relation_paper": (
-        "hippocampus", {}, {}, {"pairing": "independent", "loss": "bce"},
+        "hippocampus",
+        {},
+        {},
+        {"pairing": "independent", "loss": "bce"},
         "paper's protocol: independent pairs, cross-entropy",
     ),
     "hippocampus_relation_independent": (
-        "hippocampus", {}, {}, {"pairing": "independent"}, "independent pairs, BCE + Dice",
+        "hippocampus",
+        {},
+        {},
+        {"pairing": "independent"},
+        "independent pairs, BCE + Dice",
+    ),
+    "hippocampus_relation_depth": (
+        "hippocampus",
+        {},
+        {},
+        {"pairing": "depth"},
+        "partners at the same relative depth",
+    ),
+    "hippocampus_relation_3d": (
+        "hippocampus",
+        {},
+        {"dims": 3},
+        {"samples_per_epoch": 200},
+        "3D volumes, 200 pairs/epoch",
     ),
     "isic_relation": ("isic", {}, {"image_size": 128}, {}, "Relation U-Net, defaults, 128 px"),
     "isic_unet": ("isic", {"kind": "unet"}, {"image_size": 128}, {}, "U-Net baseline, 128 px"),
@@ -61,8 +82,16 @@ def run_one(name: str, data: Path, work: Path, device: str) -> None:
         return
     run = work / name
     tic = time.perf_counter()
-    history = train_fold(data, run, fold=0, resume=True, device=device, model=model,
-                         data_cfg={"folds": 5, **data_cfg}, train=train)
+    history = train_fold(
+        data,
+        run,
+        fold=0,
+        resume=True,
+        device=device,
+        model=model,
+        data_cfg={"folds": 5, **data_cfg},
+        train=train,
+    )
     train_s = time.perf_counter() - tic
     tic = time.perf_counter()
     summary = evaluate_folder(run, data, out, fold=0, device=device)
@@ -70,12 +99,21 @@ def run_one(name: str, data: Path, work: Path, device: str) -> None:
     shutil.copy(run / "config.yaml", out / "config.yaml")
     shutil.copy(run / "fold_0" / "history.csv", out / "history.csv")
     resolved = "cuda" if device == "auto" and torch.cuda.is_available() else device
-    write_json(out / "result.json", {
-        "name": name, "dataset": dataset, "what": what, "fold": 0, "folds": 5,
-        "epochs": len(history), "train_seconds": train_s, "evaluate_seconds": eval_s,
-        "hardware": hardware("cuda" if resolved == "cuda" else "cpu"),
-        "summary": summary,
-    })
+    write_json(
+        out / "result.json",
+        {
+            "name": name,
+            "dataset": dataset,
+            "what": what,
+            "fold": 0,
+            "folds": 5,
+            "epochs": len(history),
+            "train_seconds": train_s,
+            "evaluate_seconds": eval_s,
+            "hardware": hardware("cuda" if resolved == "cuda" else "cpu"),
+            "summary": summary,
+        },
+    )
     print(f"{name}: Dice {summary['dice_seg_a_mean']:.3f}, Pearson {summary['pearson']}")
 
 
@@ -106,14 +144,19 @@ def render() -> str:
             f"| {s['aurc']:.3f} | {r['epochs']} | {r['train_seconds'] / 60:.1f} min | {r['hardware']} |"
         )
     lines += ["", PAPER_NOTE, ""]
-    lines += ["Mean Dice of the most confident d % of test cases:", "",
-              "| run | " + " | ".join(f"{d}%" for d in range(10, 101, 10)) + " |",
-              "| --- |" + " ---: |" * 10]
+    lines += [
+        "Mean Dice of the most confident d % of test cases:",
+        "",
+        "| run | " + " | ".join(f"{d}%" for d in range(10, 101, 10)) + " |",
+        "| --- |" + " ---: |" * 10,
+    ]
     for r in rows:
         s = r["summary"]
-        lines.append(f"| {r['name']} | "
-                     + " | ".join(f"{s[f'dice_at_coverage_{d}']:.3f}" for d in range(10, 101, 10))
-                     + " |")
+        lines.append(
+            f"| {r['name']} | "
+            + " | ".join(f"{s[f'dice_at_coverage_{d}']:.3f}" for d in range(10, 101, 10))
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -43,8 +43,9 @@ def write_msd(
         name = f"case_{i:03d}"
         if channel_files:
             for c in range(channels):
-                nib.save(nib.Nifti1Image(image * (c + 1), affine),
-                         root / "imagesTr" / f"{name}_{c:04d}.nii.gz")
+                nib.save(
+                    nib.Nifti1Image(image * (c + 1), affine), root / "imagesTr" / f"{name}_{c:04d}.nii.gz"
+                )
         else:
             data = np.stack([image * (c + 1) for c in range(channels)], -1) if channels > 1 else image
             nib.save(nib.Nifti1Image(data, affine), root / "imagesTr" / f"{name}.nii.gz")
@@ -62,7 +63,8 @@ def write_pictures(root: Path, n_cases: int = 10, size: int = 32, rgb: bool = Fa
         for path in (root / "images").glob("*.png"):
             gray = np.asarray(Image.open(path))
             Image.fromarray(np.stack([gray, gray // 2, 255 - gray], -1)).save(
-                path.with_suffix(".jpg"), quality=95)
+                path.with_suffix(".jpg"), quality=95
+            )
             path.unlink()
     return root
 

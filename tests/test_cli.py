@@ -26,7 +26,9 @@ def relunet_subprocess(*args):
     """Run the real console entry point, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "relunet", *map(str, args)],
-        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -75,8 +77,9 @@ def test_train_3d_and_predict_nifti_keeps_geometry(tmp_path):
     data = write_msd(tmp_path / "msd", n_cases=5)
     run = tmp_path / "run"
     assert invoke("train", data, "--out", run, "--dims", "3", "--labels", "1;2", *TINY).exit_code == 0
-    result = invoke("predict", run, data / "imagesTr" / "case_000.nii.gz",
-                    "--out", tmp_path / "pred", "--device", "cpu")
+    result = invoke(
+        "predict", run, data / "imagesTr" / "case_000.nii.gz", "--out", tmp_path / "pred", "--device", "cpu"
+    )
     assert result.exit_code == 0, result.output
     written = nib.load(tmp_path / "pred" / "masks" / "case_000.nii.gz")
     source = nib.load(data / "imagesTr" / "case_000.nii.gz")
@@ -90,8 +93,7 @@ def test_baselines_train_and_evaluate(tmp_path, model):
     data = write_pictures(tmp_path / "pics", n_cases=10)
     run = tmp_path / "run"
     assert invoke("train", data, "--out", run, "--model", model, *TINY).exit_code == 0
-    result = invoke("evaluate", run, data, "--out", tmp_path / "eval", "--mc-samples", "3",
-                    "--device", "cpu")
+    result = invoke("evaluate", run, data, "--out", tmp_path / "eval", "--mc-samples", "3", "--device", "cpu")
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["model"] == model
@@ -103,8 +105,19 @@ def test_anchor_prediction_from_train_and_test(tmp_path):
     assert invoke("train", data, "--out", run, *TINY).exit_code == 0
     for source in ("train", "test"):
         out = tmp_path / f"pred_{source}"
-        result = invoke("predict", run, data / "images", "--out", out, "--anchors", "3",
-                        "--anchor-source", source, "--device", "cpu")
+        result = invoke(
+            "predict",
+            run,
+            data / "images",
+            "--out",
+            out,
+            "--anchors",
+            "3",
+            "--anchor-source",
+            source,
+            "--device",
+            "cpu",
+        )
         assert result.exit_code == 0, result.output
         assert len(list((out / "masks").glob("*.png"))) == 10
 
@@ -189,8 +202,9 @@ def test_wrong_channel_count_for_the_model(tmp_path):
 
 def test_predict_on_missing_path_and_bad_run(tmp_path):
     out = tmp_path / "pred"
-    assert_clean_failure(invoke("predict", tmp_path / "norun", tmp_path / "x.png", "--out", out),
-                         out, "checkpoint")
+    assert_clean_failure(
+        invoke("predict", tmp_path / "norun", tmp_path / "x.png", "--out", out), out, "checkpoint"
+    )
 
 
 def test_bad_option_values(tmp_path):

@@ -22,8 +22,9 @@ def test_relation_unet_gives_four_named_maps(dims, size, channels, classes):
 @pytest.mark.parametrize("dims, size", [(2, (16, 32)), (3, (16, 16, 32))])
 def test_baselines_have_one_head(dims, size):
     for kind in ("unet", "mcdropout"):
-        net = build_model(ModelConfig(kind=kind, spatial_dims=dims, in_channels=2,
-                                      num_classes=2, features=FEATURES))
+        net = build_model(
+            ModelConfig(kind=kind, spatial_dims=dims, in_channels=2, num_classes=2, features=FEATURES)
+        )
         assert isinstance(net, SegmentationUNet)
         assert net(torch.randn(1, 2, *size)).shape == (1, 2, *size)
 

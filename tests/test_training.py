@@ -12,16 +12,24 @@ SMALL = {"features": (4, 4, 8, 8, 16, 4)}
 
 
 def _train(data, out, epochs, resume=False, kind="relation", dims=2):
-    return train_fold(data, out, fold=0, resume=resume, device="cpu",
-                      model={"kind": kind, **SMALL}, data_cfg={"folds": 3, "dims": dims},
-                      train={"epochs": epochs, "samples_per_epoch": 8, "batch_size": 4})
+    return train_fold(
+        data,
+        out,
+        fold=0,
+        resume=resume,
+        device="cpu",
+        model={"kind": kind, **SMALL},
+        data_cfg={"folds": 3, "dims": dims},
+        train={"epochs": epochs, "samples_per_epoch": 8, "batch_size": 4},
+    )
 
 
 def test_config_round_trips_through_yaml(tmp_path):
     from relunet.config import save_config
 
-    config = RunConfig().with_overrides(data={"label_sets": ((1, 2, 4), (1, 4), (4,))},
-                                        model={"features": (8, 8, 16, 16, 32, 8)})
+    config = RunConfig().with_overrides(
+        data={"label_sets": ((1, 2, 4), (1, 4), (4,))}, model={"features": (8, 8, 16, 16, 32, 8)}
+    )
     save_config(config, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == config
 
@@ -36,9 +44,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(msd, tmp_path, kind, dims
     shape = (2, 1, 32, 32) if dims == 2 else (1, 1, 32, 32, 32)
     x = torch.randn(*shape)
     with torch.no_grad():
-        out_a = model_a(x, x) if kind == "relation" else model_a(x)
-        out_b = model_b(x, x) if kind == "relation" else model_b(x)
-    for a, b in zip(out_a if kind == "relation" else [out_a], out_b if kind == "relation" else [out_b]):
+        out_a = model_a(x, x) if kind == "relation" else [model_a(x)]
+        out_b = model_b(x, x) if kind == "relation" else [model_b(x)]
+    for a, b in zip(out_a, out_b, strict=True):
         assert torch.equal(a, b)
     assert config.model.in_channels == 1 and config.data.label_sets == ((1, 2),)
 

@@ -67,13 +67,33 @@ def train(
         from relunet.data.preprocess import parse_label_sets
         from relunet.training.run import train_fold
 
-        train_cfg = _given(epochs=epochs, seed=seed, pairing=pairing, same_fraction=same_fraction,
-                           loss=loss, lr=lr, batch_size=batch_size,
-                           samples_per_epoch=samples_per_epoch)
-        data_cfg = _given(dims=dims, folds=folds, image_size=image_size, slice_axis=slice_axis,
-                          label_sets=parse_label_sets(labels) if labels else None)
-        train_fold(data, out, fold=fold, resume=resume, device=device, model={"kind": model},
-                   data_cfg=data_cfg, train=train_cfg)
+        train_cfg = _given(
+            epochs=epochs,
+            seed=seed,
+            pairing=pairing,
+            same_fraction=same_fraction,
+            loss=loss,
+            lr=lr,
+            batch_size=batch_size,
+            samples_per_epoch=samples_per_epoch,
+        )
+        data_cfg = _given(
+            dims=dims,
+            folds=folds,
+            image_size=image_size,
+            slice_axis=slice_axis,
+            label_sets=parse_label_sets(labels) if labels else None,
+        )
+        train_fold(
+            data,
+            out,
+            fold=fold,
+            resume=resume,
+            device=device,
+            model={"kind": model},
+            data_cfg=data_cfg,
+            train=train_cfg,
+        )
         typer.echo(f"trained fold {fold}: {out / f'fold_{fold}' / 'checkpoint.pt'}")
 
     _guarded(call)
@@ -98,8 +118,16 @@ def predict(
         from relunet.inference.runs import predict_folder
         from relunet.reporting.console import cases_table
 
-        rows = predict_folder(run, source, out, fold=fold, anchors=anchors,
-                              anchor_source=anchor_source, mc_samples=mc_samples, device=device)
+        rows = predict_folder(
+            run,
+            source,
+            out,
+            fold=fold,
+            anchors=anchors,
+            anchor_source=anchor_source,
+            mc_samples=mc_samples,
+            device=device,
+        )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
 
@@ -124,8 +152,9 @@ def evaluate(
         from relunet.inference.runs import evaluate_folder
         from relunet.reporting.console import summary_table
 
-        summary = evaluate_folder(run, data, out, fold=fold, all_cases=all_cases,
-                                  mc_samples=mc_samples, device=device)
+        summary = evaluate_folder(
+            run, data, out, fold=fold, all_cases=all_cases, mc_samples=mc_samples, device=device
+        )
         Console().print(summary_table(summary))
         typer.echo(f"written: {out / 'per_case.csv'}, {out / 'summary.json'}")
 

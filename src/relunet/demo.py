@@ -23,8 +23,7 @@ def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict,
     out = Path(out)
     data = write_synthetic_dataset(out / "data", n_cases=n_cases)
     run = out / "run"
-    train_fold(data, run, fold=0, resume=True, device=device,
-               data_cfg={"folds": 4}, train=DEMO_TRAIN)
+    train_fold(data, run, fold=0, resume=True, device=device, data_cfg={"folds": 4}, train=DEMO_TRAIN)
     summary = evaluate_folder(run, data, out / "evaluation", fold=0, device=device)
     predict_folder(run, data / "images", out / "prediction", fold=0, device=device)
     with (out / "evaluation" / "per_case.csv").open(newline="") as handle:

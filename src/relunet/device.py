@@ -10,7 +10,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" picks CUDA when available, else the CPU."""
+    """Return the device to use: "auto" picks CUDA when available, else the CPU."""
     if name not in DEVICES:
         raise InputError(f"--device {name}: choose one of {', '.join(DEVICES)}")
     if name == "auto":

@@ -117,7 +117,7 @@ def _index_msd(root: Path) -> DatasetIndex:
         meta = json.loads(meta_path.read_text())
         entries = meta["training"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise InputError(f"{meta_path}: not an MSD dataset.json ({err}); fix or regenerate it")
+        raise InputError(f"{meta_path}: not an MSD dataset.json ({err}); fix or regenerate it") from err
     cases = []
     for entry in entries:
         image = root / entry["image"]

@@ -82,9 +82,7 @@ def parse_label_sets(text: str) -> tuple[tuple[int, ...], ...]:
     try:
         sets = tuple(tuple(int(v) for v in part.split(",")) for part in text.split(";"))
     except ValueError:
-        raise InputError(
-            f"--labels {text!r}: give label values as '1;2' or '1,2,4;1,4;4'"
-        ) from None
+        raise InputError(f"--labels {text!r}: give label values as '1;2' or '1,2,4;1,4;4'") from None
     if any(0 in s for s in sets):
         raise InputError(f"--labels {text!r}: 0 is background; list foreground labels only")
     return sets

@@ -19,9 +19,7 @@ def kfold(case_ids: list[str], folds: int, seed: int) -> list[dict[str, list[str
         raise InputError(f"{len(case_ids)} cases cannot make {folds} folds; use fewer folds")
     order = np.random.default_rng(seed).permutation(sorted(case_ids))
     parts = np.array_split(order, folds)
-    return [
-        {"train": sorted(set(order) - set(part)), "test": sorted(part.tolist())} for part in parts
-    ]
+    return [{"train": sorted(set(order) - set(part)), "test": sorted(part.tolist())} for part in parts]
 
 
 def load_or_create_splits(

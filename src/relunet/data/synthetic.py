@@ -55,7 +55,9 @@ def read_difficulty(folder: Path) -> dict[str, float]:
         return {row["case_id"]: float(row["difficulty"]) for row in csv.DictReader(handle)}
 
 
-def _blob(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, size: int, roughness: float) -> np.ndarray:
+def _blob(
+    rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, size: int, roughness: float
+) -> np.ndarray:
     """A star-shaped blob: an ellipse whose radius wobbles with random low harmonics."""
     cy, cx = rng.uniform(0.3, 0.7, size=2) * size
     radius = rng.uniform(0.1, 0.22) * size

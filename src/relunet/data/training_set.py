@@ -58,9 +58,7 @@ def check_consistent(cases: list[Case]) -> None:
             )
 
 
-def build_training_set(
-    cases: list[Case], prep: Preprocessor, dims: int, slice_axis: int
-) -> TrainingSet:
+def build_training_set(cases: list[Case], prep: Preprocessor, dims: int, slice_axis: int) -> TrainingSet:
     """Preprocess, slice and pad all cases into one `TrainingSet`."""
     images, targets, depth, case_of = [], [], [], []
     for number, case in enumerate(cases):

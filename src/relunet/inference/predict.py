@@ -133,8 +133,9 @@ class Predictor:
         spatial = len(case.spatial_shape)
         return {
             head: self.prep.restore(
-                from_samples(crop_to(np.concatenate(parts), samples.shape[2:]), spatial,
-                             cfg.dims, cfg.slice_axis),
+                from_samples(
+                    crop_to(np.concatenate(parts), samples.shape[2:]), spatial, cfg.dims, cfg.slice_axis
+                ),
                 case,
             )
             for head, parts in outputs.items()

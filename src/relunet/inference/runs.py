@@ -42,9 +42,7 @@ def fold_dir(run: Path, fold: int | None) -> Path:
     return trained[0]
 
 
-def open_predictor(
-    run: Path, fold: int | None, device: str, mc_samples: int = 20
-) -> tuple[Predictor, int]:
+def open_predictor(run: Path, fold: int | None, device: str, mc_samples: int = 20) -> tuple[Predictor, int]:
     """Load a fold's model; returns the predictor and the fold number."""
     folder = fold_dir(run, fold)
     model, config = load_model(folder / CHECKPOINT_NAME)
@@ -72,8 +70,7 @@ def predict_folder(
         raise InputError(f"--anchor-source {anchor_source}: choose train or test")
     cases = _load_checked(index_input(source), predictor, with_label=False)
     anchor_pool = (
-        _training_cases(Path(run), predictor, fold_number) if anchors and anchor_source == "train"
-        else cases
+        _training_cases(Path(run), predictor, fold_number) if anchors and anchor_source == "train" else cases
     )
     rng = np.random.default_rng(seed)
     label_sets = predictor.config.data.label_sets
@@ -83,12 +80,14 @@ def predict_folder(
             chosen = _choose_anchors(rng, anchor_pool, anchors, exclude=case.case_id)
             prediction = predictor.predict(case, chosen)
             path = write_mask(case, prediction.mask, label_sets, Path(out) / "masks")
-            rows.append({
-                "case_id": case.case_id,
-                "confidence": prediction.confidence,
-                "foreground_voxels": int(prediction.mask.sum()),
-                "mask": str(path.relative_to(out)),
-            })
+            rows.append(
+                {
+                    "case_id": case.case_id,
+                    "confidence": prediction.confidence,
+                    "foreground_voxels": int(prediction.mask.sum()),
+                    "mask": str(path.relative_to(out)),
+                }
+            )
     rows.sort(key=lambda r: r["confidence"])
     write_csv(Path(out) / "cases.csv", rows)
     return rows
@@ -169,13 +168,10 @@ def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
     return _load_checked(index.subset(train), predictor, with_label=False)
 
 
-def _choose_anchors(
-    rng: np.random.Generator, pool: list[Case], n: int, exclude: str
-) -> list[Case] | None:
+def _choose_anchors(rng: np.random.Generator, pool: list[Case], n: int, exclude: str) -> list[Case] | None:
     if n <= 0:
         return None
     candidates = [c for c in pool if c.case_id != exclude]
     if not candidates:
         raise InputError("anchors from the test set need at least two images; use --anchor-source train")
     return [candidates[i] for i in rng.integers(0, len(candidates), size=n)]
-

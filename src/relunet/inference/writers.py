@@ -27,9 +27,7 @@ def label_map(mask: np.ndarray, label_sets: tuple[tuple[int, ...], ...]) -> np.n
     return out
 
 
-def write_mask(
-    case: Case, mask: np.ndarray, label_sets: tuple[tuple[int, ...], ...], out_dir: Path
-) -> Path:
+def write_mask(case: Case, mask: np.ndarray, label_sets: tuple[tuple[int, ...], ...], out_dir: Path) -> Path:
     """Write the `(K, *S)` mask of `case` into `out_dir`; returns the file written.
 
     NIfTI keeps the input's affine and header; pictures become {0, 255} PNGs.

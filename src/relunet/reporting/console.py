@@ -5,8 +5,15 @@ from __future__ import annotations
 from rich.table import Table
 
 SUMMARY_KEYS = (
-    "n_cases", "dice_seg_a_mean", "dice_seg_a_std", "C_mean", "C_std",
-    "pearson", "spearman", "aurc", "eaurc",
+    "n_cases",
+    "dice_seg_a_mean",
+    "dice_seg_a_std",
+    "C_mean",
+    "C_std",
+    "pearson",
+    "spearman",
+    "aurc",
+    "eaurc",
 )
 
 

@@ -58,9 +58,7 @@ def fit(
     n_per_epoch = cfg.samples_per_epoch or len(data)
     steps = -(-n_per_epoch // cfg.batch_size)
     with _progress() as progress:
-        task = progress.add_task(
-            "train", total=(cfg.epochs - start) * steps, loss=float("nan"), rate=0.0
-        )
+        task = progress.add_task("train", total=(cfg.epochs - start) * steps, loss=float("nan"), rate=0.0)
         for epoch in range(start, cfg.epochs):
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             rng = np.random.default_rng([cfg.seed, epoch])
@@ -80,22 +78,33 @@ def fit(
                     sums[name] = sums.get(name, 0.0) + value * weight
                 rate = (begin + len(first[batch])) / (time.perf_counter() - tic)
                 progress.update(
-                    task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs}",
-                    loss=parts["loss"], rate=rate,
+                    task,
+                    advance=1,
+                    description=f"epoch {epoch + 1}/{cfg.epochs}",
+                    loss=parts["loss"],
+                    rate=rate,
                 )
             seconds = time.perf_counter() - tic
-            row = {"epoch": epoch + 1, **sums, "lr": scheduler.get_last_lr()[0],
-                   "seconds": seconds, "samples_per_s": n_per_epoch / seconds}
+            row = {
+                "epoch": epoch + 1,
+                **sums,
+                "lr": scheduler.get_last_lr()[0],
+                "seconds": seconds,
+                "samples_per_s": n_per_epoch / seconds,
+            }
             scheduler.step()
             history.append(row)
-            save_checkpoint(fold_dir / CHECKPOINT_NAME, {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "fold": fold,
-                "config": config.to_dict(),
-            })
+            save_checkpoint(
+                fold_dir / CHECKPOINT_NAME,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "fold": fold,
+                    "config": config.to_dict(),
+                },
+            )
             write_csv(fold_dir / HISTORY_NAME, history)
             progress.console.log(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {sums['loss']:.4f}  "
