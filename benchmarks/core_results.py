@@ -45,6 +45,13 @@ RUNS = {
         {"pairing": "independent"},
         "independent pairs, BCE + Dice",
     ),
+    "hippocampus_relation_lr1e-4": (
+        "hippocampus",
+        {},
+        {},
+        {"lr": 1e-4},
+        "defaults but the paper's learning rate 1e-4",
+    ),
     "hippocampus_relation_depth": (
         "hippocampus",
         {},

@@ -213,3 +213,56 @@ def test_bad_option_values(tmp_path):
     assert_clean_failure(invoke("train", data, "--out", out, "--pairing", "nope"), out, "--pairing")
     assert_clean_failure(invoke("train", data, "--out", out, "--dims", "3"), out, "--dims")
     assert_clean_failure(invoke("train", data, "--out", out, "--fold", "7"), out, "--fold")
+
+
+def test_sharded_prediction_merged_equals_unsharded(tmp_path):
+    data = write_pictures(tmp_path / "pics", n_cases=9)
+    run = tmp_path / "run"
+    assert invoke("train", data, "--out", run, *TINY).exit_code == 0
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert invoke("predict", run, data / "images", "--out", whole, "--device", "cpu").exit_code == 0
+    for part in range(3):
+        result = invoke(
+            "predict",
+            run,
+            data / "images",
+            "--out",
+            parts,
+            "--device",
+            "cpu",
+            "--num-parts",
+            3,
+            "--part-id",
+            part,
+        )
+        assert result.exit_code == 0, result.output
+    assert not (parts / "cases.csv").exists()
+    assert invoke("merge", parts).exit_code == 0
+    assert (parts / "cases.csv").read_text() == (whole / "cases.csv").read_text()
+    for mask in (whole / "masks").iterdir():
+        assert (parts / "masks" / mask.name).read_bytes() == mask.read_bytes()
+
+
+def test_merge_refuses_missing_parts(tmp_path):
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    run = tmp_path / "run"
+    assert invoke("train", data, "--out", run, *TINY).exit_code == 0
+    parts = tmp_path / "parts"
+    assert (
+        invoke(
+            "predict",
+            run,
+            data / "images",
+            "--out",
+            parts,
+            "--device",
+            "cpu",
+            "--num-parts",
+            2,
+            "--part-id",
+            1,
+        ).exit_code
+        == 0
+    )
+    result = invoke("merge", parts)
+    assert result.exit_code == 2 and "parts [0] of 2 are missing" in result.stderr

@@ -48,3 +48,14 @@ def test_sample_agreement_of_identical_and_disjoint_draws():
 def test_mean_foreground_probability():
     assert mean_foreground_probability(np.array([0.2, 0.6, 1.0])) == pytest.approx(0.8)
     assert mean_foreground_probability(np.array([0.2])) == 1.0
+
+
+def test_pairwise_dice_of_samples():
+    draws = SampleAgreement(pairwise=True)
+    draws.add(np.array([[0.9, 0.9, 0.1]]))
+    draws.add(np.array([[0.9, 0.1, 0.1]]))
+    draws.add(np.array([[0.9, 0.9, 0.1]]))
+    # pairs: (a,b) 2/3, (a,c) 1, (b,c) 2/3
+    assert draws.pairwise == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+    with pytest.raises(ValueError):
+        _ = SampleAgreement().pairwise

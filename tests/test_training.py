@@ -81,7 +81,17 @@ def test_trained_fold_is_not_overwritten_without_resume(msd, tmp_path):
     with pytest.raises(InputError, match="already trained"):
         _train(msd, tmp_path / "run", epochs=1)
     with pytest.raises(InputError, match="other settings"):
-        _train(msd, tmp_path / "run", epochs=3, resume=True)
+        train_fold(
+            msd,
+            tmp_path / "run",
+            resume=True,
+            device="cpu",
+            model={"kind": "unet", **SMALL},
+            data_cfg={"folds": 3},
+            train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4},
+        )
+    history = _train(msd, tmp_path / "run", epochs=2, resume=True)
+    assert [row["epoch"] for row in history] == [1, 2]
 
 
 def test_self_pair_prediction_has_four_maps_and_a_confidence(msd, tmp_path):
@@ -99,3 +109,27 @@ def test_self_pair_prediction_has_four_maps_and_a_confidence(msd, tmp_path):
     anchored = predictor.predict(case, anchors=[load_case(c, index.labels) for c in index.cases[1:4]])
     assert set(anchored.maps) == {"seg_a"}
     assert np.all((anchored.maps["seg_a"] >= 0) & (anchored.maps["seg_a"] <= 1))
+
+
+def test_flip_tta_and_ensemble_give_a_mean_map_and_pairwise_confidence(msd, tmp_path):
+    from relunet.data.layouts import index_dataset, load_case
+    from relunet.inference.predict import ensemble_predict
+
+    _train(msd, tmp_path / "run", epochs=1, kind="unet")
+    predictor, _ = open_predictor(tmp_path / "run", None, "cpu")
+    index = index_dataset(msd)
+    case = load_case(index.cases[0], index.labels)
+    tta = predictor.flip_tta(case)
+    assert tta.maps["seg_a"].shape == (1, 12, 14, 10) and 0 <= tta.confidence <= 1
+    same = ensemble_predict([predictor, predictor], case)
+    assert same.confidence == 1.0
+    np.testing.assert_allclose(same.maps["seg_a"], predictor.predict(case).maps["seg_a"], atol=1e-6)
+
+
+def test_mixed_precision_and_channels_last_paths_train(msd, tmp_path):
+    # on a GPU these are on by default; here they are forced on the CPU to exercise the code
+    history = train_fold(msd, tmp_path / "run", device="cpu", model={"kind": "relation", **SMALL},
+                         data_cfg={"folds": 3},
+                         train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4, "amp": True,
+                                "channels_last": True})
+    assert np.isfinite(history[0]["loss"])

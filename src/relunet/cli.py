@@ -59,6 +59,10 @@ def train(
     ] = None,
     slice_axis: Annotated[int, typer.Option(help="Volume axis cut into 2D slices.")] = 2,
     resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")] = False,
+    amp: Annotated[
+        bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on GPU).")
+    ] = None,
+    compile_model: Annotated[bool, typer.Option("--compile", help="Use torch.compile.")] = False,
     device: Device = "auto",
 ) -> None:
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
@@ -76,6 +80,8 @@ def train(
             lr=lr,
             batch_size=batch_size,
             samples_per_epoch=samples_per_epoch,
+            amp=amp,
+            compile=compile_model or None,
         )
         data_cfg = _given(
             dims=dims,
@@ -108,9 +114,15 @@ def predict(
     anchors: Annotated[int, typer.Option(help="Anchors per case (0: self-pair).")] = 0,
     anchor_source: Annotated[str, typer.Option(help="train or test.")] = "train",
     mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
+    num_parts: Annotated[int, typer.Option(help="Split the cases into this many parts.")] = 1,
+    part_id: Annotated[int, typer.Option(help="The part this process does (0-based).")] = 0,
     device: Device = "auto",
 ) -> None:
-    """Segment images and rank them by confidence, most doubtful first (no ground truth)."""
+    """Segment images and rank them by confidence, most doubtful first (no ground truth).
+
+    With --num-parts P --part-id I, any number of machines each do a share of the cases
+    without coordination; `relunet merge OUT` then joins their tables.
+    """
 
     def call() -> None:
         from rich.console import Console
@@ -127,8 +139,25 @@ def predict(
             anchor_source=anchor_source,
             mc_samples=mc_samples,
             device=device,
+            num_parts=num_parts,
+            part_id=part_id,
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
+        typer.echo(f"{len(rows)} cases written to {out}")
+
+    _guarded(call)
+
+
+@app.command()
+def merge(
+    out: Annotated[Path, typer.Argument(help="Folder the parts of a sharded prediction wrote to.")],
+) -> None:
+    """Join the per-part case tables of a sharded prediction into cases.csv."""
+
+    def call() -> None:
+        from relunet.inference.runs import merge_parts
+
+        rows = merge_parts(out)
         typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
 
     _guarded(call)

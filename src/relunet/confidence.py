@@ -5,6 +5,8 @@ All scores lie in [0, 1]; high means the prediction is probably right.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from relunet.evaluation.metrics import dice_per_class
@@ -27,10 +29,12 @@ class SampleAgreement:
     """Running mean and agreement of repeated probability maps (MC-dropout draws, anchors).
 
     Agreement = Dice of the intersection and the union of the binarised samples, mean over
-    classes: 1 when all samples give the same mask.
+    classes: 1 when all samples give the same mask. With `pairwise=True` the binarised samples
+    are also kept, for the mean pairwise Dice (for a few samples: ensembles, flips).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pairwise: bool = False) -> None:
+        self.masks: list[np.ndarray] | None = [] if pairwise else None
         self.count = 0
         self.total: np.ndarray | None = None
         self.all_agree: np.ndarray | None = None
@@ -45,6 +49,8 @@ class SampleAgreement:
             self.total = self.total + probability
             self.all_agree = self.all_agree & mask
             self.any_says = self.any_says | mask
+        if self.masks is not None:
+            self.masks.append(mask)
         self.count += 1
 
     @property
@@ -60,3 +66,11 @@ class SampleAgreement:
         if self.all_agree is None:
             raise ValueError("no samples added")
         return float(dice_per_class(self.any_says, self.all_agree).mean())
+
+    @property
+    def pairwise(self) -> float:
+        """Mean Dice over all pairs of binarised samples (needs `pairwise=True`, 2+ samples)."""
+        if not self.masks or len(self.masks) < 2:
+            raise ValueError("pairwise Dice needs pairwise=True and at least two samples")
+        pairs = itertools.combinations(self.masks, 2)
+        return float(np.mean([dice_per_class(a, b).mean() for a, b in pairs]))

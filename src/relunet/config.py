@@ -81,6 +81,9 @@ class TrainConfig:
         pairing: how the second input is drawn; see `relunet.data.pairing.POLICIES`.
         same_fraction: share of pairs whose second input is the first one (x1 = x2).
         seed: seed of weights, pairing and batching.
+        amp: bf16 mixed precision; None = on for CUDA, off on the CPU.
+        channels_last: channels-last layout for 2D models; None = on for CUDA.
+        compile: wrap the model in `torch.compile`.
     """
 
     epochs: int = 100
@@ -93,6 +96,9 @@ class TrainConfig:
     pairing: str = "mixed"
     same_fraction: float = 0.25
     seed: int = 0
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
+from torch import nn
 
 from relunet.errors import InputError
 
@@ -18,3 +21,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA GPU is visible; use --device cpu")
     return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool | None = None) -> contextlib.AbstractContextManager:
+    """bf16 mixed precision; `None` turns it on for CUDA and off for the CPU."""
+    on = device.type == "cuda" if enabled is None else enabled
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
+
+def prepare_model(model: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
+    """Move `model` to `device`; 2D models get the channels-last layout (`None`: on CUDA only)."""
+    model = model.to(device)
+    on = device.type == "cuda" if channels_last is None else channels_last
+    if on and getattr(model, "spatial_dims", 2) == 2:
+        model = model.to(memory_format=torch.channels_last)
+    return model

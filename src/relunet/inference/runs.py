@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,24 +62,34 @@ def predict_folder(
     mc_samples: int = 20,
     seed: int = 0,
     device: str = "auto",
+    num_parts: int = 1,
+    part_id: int = 0,
 ) -> list[dict]:
-    """Segment every image of `source`; write masks and `cases.csv` (most doubtful first).
+    """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
-    Returns the rows of `cases.csv`.
+    With `num_parts` > 1 only every `num_parts`-th case from `part_id` on is done (cases in
+    name order), and the table is `cases_part{I}of{P}.csv`; `merge_parts` joins the tables.
+    Anchors are drawn per case from a generator seeded by (seed, case name), so a sharded
+    prediction equals an unsharded one. Returns the rows of the table.
     """
-    predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    if not 0 <= part_id < num_parts:
+        raise InputError(f"--part-id {part_id}: choose 0 to {num_parts - 1} for --num-parts {num_parts}")
     if anchor_source not in ANCHOR_SOURCES:
         raise InputError(f"--anchor-source {anchor_source}: choose train or test")
-    cases = _load_checked(index_input(source), predictor, with_label=False)
-    anchor_pool = (
-        _training_cases(Path(run), predictor, fold_number) if anchors and anchor_source == "train" else cases
-    )
-    rng = np.random.default_rng(seed)
+    predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    index = index_input(source)
+    mine = sorted(index.case_ids)[part_id::num_parts]
+    cases = _load_checked(index.subset(mine), predictor, with_label=False)
+    pool: list[Case] = []
+    if anchors and anchor_source == "train":
+        pool = _training_cases(Path(run), predictor, fold_number)
+    elif anchors:
+        pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
     label_sets = predictor.config.data.label_sets
     rows = []
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="predict"):
-            chosen = _choose_anchors(rng, anchor_pool, anchors, exclude=case.case_id)
+            chosen = _choose_anchors(_case_rng(seed, case.case_id), pool, anchors, exclude=case.case_id)
             prediction = predictor.predict(case, chosen)
             path = write_mask(case, prediction.mask, label_sets, Path(out) / "masks")
             rows.append(
@@ -88,8 +100,29 @@ def predict_folder(
                     "mask": str(path.relative_to(out)),
                 }
             )
-    rows.sort(key=lambda r: r["confidence"])
-    write_csv(Path(out) / "cases.csv", rows)
+    rows.sort(key=lambda r: (r["confidence"], r["case_id"]))
+    name = "cases.csv" if num_parts == 1 else f"cases_part{part_id}of{num_parts}.csv"
+    write_csv(Path(out) / name, rows)
+    return rows
+
+
+def merge_parts(out: Path) -> list[dict]:
+    """Join the `cases_part{I}of{P}.csv` tables of a sharded prediction into `cases.csv`."""
+    out = Path(out)
+    parts = sorted(out.glob("cases_part*of*.csv"))
+    totals = {int(p.stem.rsplit("of", 1)[1]) for p in parts}
+    if len(totals) != 1:
+        raise InputError(f"{out}: no part tables from one sharded prediction found; run predict --num-parts")
+    (total,) = totals
+    missing = sorted(set(range(total)) - {int(p.stem[len("cases_part") :].split("of")[0]) for p in parts})
+    if missing:
+        raise InputError(f"{out}: parts {missing} of {total} are missing; run predict --part-id for them")
+    rows = []
+    for path in parts:
+        with path.open(newline="") as handle:
+            rows += [{**r, "confidence": float(r["confidence"])} for r in csv.DictReader(handle)]
+    rows.sort(key=lambda r: (r["confidence"], r["case_id"]))
+    write_csv(out / "cases.csv", rows)
     return rows
 
 
@@ -166,6 +199,10 @@ def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
     index = index_dataset(config.data.path)
     train = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
     return _load_checked(index.subset(train), predictor, with_label=False)
+
+
+def _case_rng(seed: int, case_id: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(case_id.encode())])
 
 
 def _choose_anchors(rng: np.random.Generator, pool: list[Case], n: int, exclude: str) -> list[Case] | None:

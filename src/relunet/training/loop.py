@@ -14,13 +14,16 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from relunet.atomic import write_csv
 from relunet.config import RunConfig
 from relunet.data.pairing import draw_partners
 from relunet.data.training_set import TrainingSet
+from relunet.device import autocast, prepare_model
 from relunet.nets import RelationUNet
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from relunet.training.distributed import Distributed
 from relunet.training.losses import SegmentationLoss, relation_loss
 
 HISTORY_NAME = "history.csv"
@@ -34,14 +37,22 @@ def fit(
     fold: int,
     device: torch.device,
     resume: bool = False,
+    ranks: Distributed | None = None,
 ) -> list[dict[str, float]]:
     """Train `model` on `data` as `config.train` says; write checkpoint and history to `fold_dir`.
 
-    Returns the history, one row per epoch.
+    Under torchrun (`ranks` active) the model is wrapped in DistributedDataParallel, every rank
+    draws the same epoch order and takes its own share of it, each step uses
+    `batch_size / world_size` samples per rank, and rank 0 alone writes. Returns the history,
+    one row per epoch.
     """
     cfg = config.train
-    model.to(device)
+    ranks = ranks or Distributed()
+    takes_pairs = isinstance(model, RelationUNet)
+    model = prepare_model(model, device, cfg.channels_last)
     data = data.to(device)
+    net = DistributedDataParallel(model) if ranks.active else model
+    net = torch.compile(net) if cfg.compile else net
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     criterion = SegmentationLoss(cfg.loss)
@@ -55,21 +66,24 @@ def fit(
         start = int(state["epoch"])
         history = _read_history(fold_dir / HISTORY_NAME)[:start]
 
-    n_per_epoch = cfg.samples_per_epoch or len(data)
-    steps = -(-n_per_epoch // cfg.batch_size)
-    with _progress() as progress:
+    n_per_epoch = ranks.shard(np.arange(cfg.samples_per_epoch or len(data))).size
+    batch_size = max(1, cfg.batch_size // ranks.world_size)
+    steps = -(-n_per_epoch // batch_size)
+    with _progress(ranks.is_main) as progress:
         task = progress.add_task("train", total=(cfg.epochs - start) * steps, loss=float("nan"), rate=0.0)
         for epoch in range(start, cfg.epochs):
             torch.manual_seed(cfg.seed * 100_003 + epoch)
             rng = np.random.default_rng([cfg.seed, epoch])
-            first = _epoch_order(rng, len(data), n_per_epoch)
+            first = _epoch_order(rng, len(data), cfg.samples_per_epoch or len(data))
             partners = draw_partners(cfg.pairing, rng, first, data.depth, cfg.same_fraction)
-            model.train()
+            first, partners = ranks.shard(first), ranks.shard(partners)
+            net.train()
             sums: dict[str, float] = {}
             tic = time.perf_counter()
-            for begin in range(0, n_per_epoch, cfg.batch_size):
-                batch = slice(begin, begin + cfg.batch_size)
-                loss, parts = _step(model, data, first[batch], partners[batch], criterion)
+            for begin in range(0, n_per_epoch, batch_size):
+                batch = slice(begin, begin + batch_size)
+                with autocast(device, cfg.amp):
+                    loss, parts = batch_loss(net, takes_pairs, data, first[batch], partners[batch], criterion)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -87,34 +101,52 @@ def fit(
             seconds = time.perf_counter() - tic
             row = {
                 "epoch": epoch + 1,
-                **sums,
+                **ranks.mean(sums),
                 "lr": scheduler.get_last_lr()[0],
                 "seconds": seconds,
-                "samples_per_s": n_per_epoch / seconds,
+                "samples_per_s": n_per_epoch * ranks.world_size / seconds,
             }
             scheduler.step()
             history.append(row)
-            save_checkpoint(
-                fold_dir / CHECKPOINT_NAME,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1,
-                    "fold": fold,
-                    "config": config.to_dict(),
-                },
-            )
-            write_csv(fold_dir / HISTORY_NAME, history)
-            progress.console.log(
-                f"epoch {epoch + 1}/{cfg.epochs}  loss {sums['loss']:.4f}  "
-                f"{row['samples_per_s']:.0f} samples/s"
-            )
+            ranks.check_in_step(model, epoch + 1)
+            if ranks.is_main:
+                _save(fold_dir, model, optimizer, scheduler, epoch + 1, fold, config, history)
+                progress.console.log(
+                    f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  "
+                    f"{row['samples_per_s']:.0f} samples/s"
+                )
+            ranks.barrier()
     return history
 
 
-def _step(
+def _save(
+    fold_dir: Path,
     model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    epoch: int,
+    fold: int,
+    config: RunConfig,
+    history: list[dict[str, float]],
+) -> None:
+    """Checkpoint (atomic), then the history up to it."""
+    save_checkpoint(
+        fold_dir / CHECKPOINT_NAME,
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "fold": fold,
+            "config": config.to_dict(),
+        },
+    )
+    write_csv(fold_dir / HISTORY_NAME, history)
+
+
+def batch_loss(
+    model: nn.Module,
+    takes_pairs: bool,
     data: TrainingSet,
     first: np.ndarray,
     partners: np.ndarray,
@@ -126,7 +158,7 @@ def _step(
     """
     first, partners = torch.from_numpy(first), torch.from_numpy(partners)
     x1, s1 = data.images[first], data.targets[first]
-    if isinstance(model, RelationUNet):
+    if takes_pairs:
         x2, s2 = data.images[partners], data.targets[partners]
         loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
     else:
@@ -141,7 +173,7 @@ def _epoch_order(rng: np.random.Generator, n: int, n_per_epoch: int) -> np.ndarr
     return np.concatenate([rng.permutation(n) for _ in range(passes)])[:n_per_epoch]
 
 
-def _progress() -> Progress:
+def _progress(enabled: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -150,6 +182,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=True,
+        disable=not enabled,
     )
 
 
@@ -157,4 +190,7 @@ def _read_history(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
     with path.open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [
+            {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+            for row in csv.DictReader(handle)
+        ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from relunet.config import MODEL_KINDS, RunConfig, load_config, save_config
-from relunet.data.layouts import index_dataset
+from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
 from relunet.data.splits import load_or_create_splits
@@ -16,7 +16,9 @@ from relunet.device import resolve_device
 from relunet.errors import InputError
 from relunet.nets import build_model
 from relunet.training.checkpoint import CHECKPOINT_NAME
+from relunet.training.distributed import distributed
 from relunet.training.loop import fit
+from relunet.types import Case
 
 CONFIG_NAME = "config.yaml"
 SPLITS_NAME = "splits.json"
@@ -38,13 +40,46 @@ def train_fold(
     input is read and checked before anything is written. Returns the training history.
     """
     data, out = Path(data).resolve(), Path(out)
-    index = index_dataset(data)
-    cases = load_cases(index)
+    compute = resolve_device(device)
+    with distributed(compute) as ranks:
+        index = index_dataset(data)
+        cases = load_cases(index)
+        config = _run_config(index, cases, data, model, data_cfg, train)
+        _check_settings(config, cases[0].image.ndim - 1, fold, index.root)
+        _check_existing(out, config, fold, resume)
+
+        splits = ranks.main_first(
+            lambda: load_or_create_splits(
+                out / SPLITS_NAME, index.case_ids, config.data.folds, config.data.split_seed
+            )
+        )
+        train_ids = set(splits[fold]["train"])
+        prep = Preprocessor(config.data.label_sets, config.data.image_size)
+        train_set = build_training_set(
+            [c for c in cases if c.case_id in train_ids], prep, config.data.dims, config.data.slice_axis
+        )
+        if ranks.is_main:
+            save_config(config, out / CONFIG_NAME)
+        torch.manual_seed(config.train.seed)
+        network = build_model(config.model)
+        fold_path = out / f"fold_{fold}"
+        return fit(network, train_set, config, fold_path, fold, ranks.device(compute), resume, ranks)
+
+
+def _run_config(
+    index: DatasetIndex,
+    cases: list[Case],
+    data: Path,
+    model: dict | None,
+    data_cfg: dict | None,
+    train: dict | None,
+) -> RunConfig:
+    """Defaults, then the user's overrides, then what the data fixes (channels, classes)."""
     config = RunConfig().with_overrides(
         model=model or {}, data={"path": str(data), **(data_cfg or {})}, train=train or {}
     )
     label_sets = config.data.label_sets or binary_label_sets(index.labels)
-    config = config.with_overrides(
+    return config.with_overrides(
         model={
             "in_channels": int(cases[0].image.shape[0]),
             "num_classes": len(label_sets),
@@ -52,21 +87,6 @@ def train_fold(
         },
         data={"label_sets": label_sets},
     )
-    _check_settings(config, cases[0].image.ndim - 1, fold, index.root)
-    _check_existing(out, config, fold, resume)
-
-    splits = load_or_create_splits(
-        out / SPLITS_NAME, index.case_ids, config.data.folds, config.data.split_seed
-    )
-    train_ids = set(splits[fold]["train"])
-    prep = Preprocessor(label_sets, config.data.image_size)
-    train_set = build_training_set(
-        [c for c in cases if c.case_id in train_ids], prep, config.data.dims, config.data.slice_axis
-    )
-    save_config(config, out / CONFIG_NAME)
-    torch.manual_seed(config.train.seed)
-    network = build_model(config.model)
-    return fit(network, train_set, config, out / f"fold_{fold}", fold, resolve_device(device), resume)
 
 
 def _check_settings(config: RunConfig, spatial: int, fold: int, root: Path) -> None:
@@ -83,9 +103,13 @@ def _check_settings(config: RunConfig, spatial: int, fold: int, root: Path) -> N
 
 
 def _check_existing(out: Path, config: RunConfig, fold: int, resume: bool) -> None:
-    """Refuse to mix settings in one run folder, or to overwrite a trained fold unasked."""
+    """Refuse to mix settings in one run folder, or to overwrite a trained fold unasked.
+
+    Only the epoch count may change, so that `--resume --epochs N` extends a run.
+    """
     saved_path = out / CONFIG_NAME
-    if saved_path.is_file() and load_config(saved_path) != config:
+    saved = load_config(saved_path) if saved_path.is_file() else config
+    if saved.with_overrides(train={"epochs": config.train.epochs}) != config:
         raise InputError(
             f"{saved_path}: this run folder was made with other settings; "
             "use a new --out folder or the same settings"
