@@ -85,3 +85,14 @@ def test_summary_has_the_checked_names_and_no_nan():
     assert summary["n_cases"] == 2
     assert summary["pearson"] is None
     assert summary["dice_at_coverage_100"] == pytest.approx(0.6)
+
+
+def test_failure_auroc():
+    from relunet.evaluation.metrics import failure_auroc
+
+    dice = np.array([0.9, 0.8, 0.5, 0.6])
+    assert failure_auroc(np.array([0.9, 0.8, 0.2, 0.3]), dice) == pytest.approx(1.0)
+    assert failure_auroc(np.array([0.2, 0.3, 0.9, 0.8]), dice) == pytest.approx(0.0)
+    # of the 4 (failure, success) pairs only (0.5, 0.9) has the failure less confident
+    assert failure_auroc(np.array([0.9, 0.1, 0.5, 0.95]), dice) == pytest.approx(0.25)
+    assert math.isnan(failure_auroc(np.ones(3), np.array([0.9, 0.9, 0.8])))

@@ -128,8 +128,12 @@ def test_flip_tta_and_ensemble_give_a_mean_map_and_pairwise_confidence(msd, tmp_
 
 def test_mixed_precision_and_channels_last_paths_train(msd, tmp_path):
     # on a GPU these are on by default; here they are forced on the CPU to exercise the code
-    history = train_fold(msd, tmp_path / "run", device="cpu", model={"kind": "relation", **SMALL},
-                         data_cfg={"folds": 3},
-                         train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4, "amp": True,
-                                "channels_last": True})
+    history = train_fold(
+        msd,
+        tmp_path / "run",
+        device="cpu",
+        model={"kind": "relation", **SMALL},
+        data_cfg={"folds": 3},
+        train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4, "amp": True, "channels_last": True},
+    )
     assert np.isfinite(history[0]["loss"])

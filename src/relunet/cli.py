@@ -191,6 +191,72 @@ def evaluate(
 
 
 @app.command()
+def crossval(
+    data: Annotated[Path, typer.Argument(help="Dataset: MSD folder or images/ + masks/.")],
+    out: OutDir,
+    folds: Annotated[int, typer.Option(help="Number of folds.")] = 5,
+    fold: Annotated[int | None, typer.Option(help="Do only this fold (one process per fold).")] = None,
+    methods: Annotated[str | None, typer.Option(help="Comma-separated methods (default: all).")] = None,
+    anchors: Annotated[str, typer.Option(help="Anchor counts, e.g. '10,200'.")] = "10,200",
+    mc_samples: Annotated[str, typer.Option(help="MC-dropout draws, e.g. '20,200'.")] = "20,200",
+    epochs: Annotated[int | None, typer.Option(help="Epochs per model (default 100).")] = None,
+    samples_per_epoch: Annotated[int | None, typer.Option(help="Pairs per epoch.")] = None,
+    dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
+    image_size: Annotated[int | None, typer.Option(help="Resize 2D images to this side.")] = None,
+    labels: Annotated[str | None, typer.Option(help="Classes as label sets, e.g. '1;2'.")] = None,
+    device: Device = "auto",
+) -> None:
+    """Cross-validate every method: train, predict each test fold, evaluate, aggregate (resumable)."""
+
+    def call() -> None:
+        from rich.console import Console
+
+        from relunet.crossval import crossval as run_crossval
+        from relunet.crossval import select_methods
+        from relunet.data.preprocess import parse_label_sets
+
+        chosen = select_methods(methods, _ints(anchors), _ints(mc_samples))
+        data_cfg = _given(
+            dims=dims, image_size=image_size, label_sets=parse_label_sets(labels) if labels else None
+        )
+        train_cfg = _given(epochs=epochs, samples_per_epoch=samples_per_epoch)
+        console = Console()
+        summary = run_crossval(
+            data,
+            out,
+            folds=folds,
+            fold=fold,
+            methods=chosen,
+            data_cfg=data_cfg,
+            train=train_cfg,
+            device=device,
+            log=console.log,
+        )
+        for name, entry in summary.items():
+            console.print(
+                f"{name:28s} Dice {entry['dice_seg_a_mean_mean']:.3f}  "
+                f"Pearson {entry.get('pearson_mean') or float('nan'):.3f}  folds {entry['n_folds']}"
+            )
+        typer.echo(f"written: {out / 'summary.json'}; next: relunet report {out}")
+
+    _guarded(call)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="Folder written by `relunet crossval`.")],
+) -> None:
+    """Tables, figures and one self-contained HTML page for a cross-validation folder."""
+
+    def call() -> None:
+        from relunet.reporting.report import build_report
+
+        typer.echo(f"written: {build_report(folder)}")
+
+    _guarded(call)
+
+
+@app.command()
 def demo(
     out: OutDir = Path("runs/demo"),
     cases: Annotated[int, typer.Option(help="Synthetic images to generate.")] = 200,
@@ -210,6 +276,15 @@ def demo(
         console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
 
     _guarded(call)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    from relunet.errors import InputError
+
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{text!r}: give whole numbers separated by commas, e.g. '20,200'") from None
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -5,8 +5,6 @@ All scores lie in [0, 1]; high means the prediction is probably right.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from relunet.evaluation.metrics import dice_per_class
@@ -69,8 +67,21 @@ class SampleAgreement:
 
     @property
     def pairwise(self) -> float:
-        """Mean Dice over all pairs of binarised samples (needs `pairwise=True`, 2+ samples)."""
+        """Mean Dice over all pairs of binarised samples (needs `pairwise=True`, 2+ samples).
+
+        Computed from the Gram matrix of the flattened masks, so 200 samples cost one matrix
+        product per class rather than 19,900 Dice evaluations. Two empty masks agree (1).
+        """
         if not self.masks or len(self.masks) < 2:
             raise ValueError("pairwise Dice needs pairwise=True and at least two samples")
-        pairs = itertools.combinations(self.masks, 2)
-        return float(np.mean([dice_per_class(a, b).mean() for a, b in pairs]))
+        stacked = np.stack(self.masks)  # (n, K, *S)
+        n, k = stacked.shape[:2]
+        per_class = []
+        for c in range(k):
+            flat = stacked[:, c].reshape(n, -1).astype(np.float32)
+            overlap = flat @ flat.T
+            sizes = np.diag(overlap)
+            total = sizes[:, None] + sizes[None, :]
+            dice = np.where(total > 0, 2 * overlap / np.where(total > 0, total, 1), 1.0)
+            per_class.append(dice[np.triu_indices(n, 1)].mean())
+        return float(np.mean(per_class))

@@ -82,3 +82,16 @@ def kept_mean(confidence: np.ndarray, values: np.ndarray, fraction: float) -> fl
     keep = max(1, math.ceil(round(fraction * len(values), 9)))
     order = np.argsort(-confidence, kind="stable")
     return float(values[order[:keep]].mean())
+
+
+def failure_auroc(confidence: np.ndarray, dice: np.ndarray, threshold: float = 0.7) -> float:
+    """AUROC of low confidence detecting failures (Dice below `threshold`); NaN without both classes.
+
+    Ties count one half (Mann–Whitney U).
+    """
+    confidence, dice = np.asarray(confidence, float), np.asarray(dice, float)
+    failed = dice < threshold
+    if failed.all() or not failed.any():
+        return math.nan
+    u = stats.mannwhitneyu(-confidence[failed], -confidence[~failed], alternative="two-sided").statistic
+    return float(u / (failed.sum() * (~failed).sum()))

@@ -6,18 +6,22 @@ import math
 
 import numpy as np
 
-from relunet.evaluation.metrics import aurc, excess_aurc, kept_mean, pearson, spearman
+from relunet.evaluation.metrics import aurc, excess_aurc, failure_auroc, kept_mean, pearson, spearman
 
 COVERAGES = tuple(range(10, 101, 10))
 
 
 def summarise(
-    rows: list[dict[str, float | str]], confidence: str = "C", dice: str = "dice_seg_a"
+    rows: list[dict[str, float | str]],
+    confidence: str = "C",
+    dice: str = "dice_seg_a",
+    failure_threshold: float = 0.7,
 ) -> dict[str, float | int | None]:
     """Summarise per-case rows into a flat dict.
 
     Keys: `n_cases`; `<metric>_mean` and `<metric>_std` for every numeric column;
     `pearson`, `spearman` of confidence with Dice; `aurc`, `eaurc` with risk = 1 - Dice;
+    `auroc_failure`, how well low confidence finds cases with Dice below `failure_threshold`;
     `dice_at_coverage_<d>`, the mean Dice of the d % most confident cases. NaN becomes None.
     """
     numeric = [k for k, v in rows[0].items() if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -32,6 +36,8 @@ def summarise(
     summary["spearman"] = spearman(conf, score)
     summary["aurc"] = aurc(conf, 1.0 - score)
     summary["eaurc"] = excess_aurc(conf, 1.0 - score)
+    summary["auroc_failure"] = failure_auroc(conf, score, failure_threshold)
+    summary["failure_threshold"] = failure_threshold
     for d in COVERAGES:
         summary[f"dice_at_coverage_{d}"] = kept_mean(conf, score, d / 100)
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}

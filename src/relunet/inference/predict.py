@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,11 +38,15 @@ BatchFn = Callable[[torch.Tensor, np.ndarray], dict[str, torch.Tensor]]
 
 @dataclass(frozen=True)
 class Prediction:
-    """Probability maps `(K, *S)` per head, in the case's own geometry, and the confidence."""
+    """Probability maps `(K, *S)` per head, in the case's own geometry, and the confidence.
+
+    `other_scores` holds further confidence scores of the same prediction (e.g. "pairwise").
+    """
 
     case_id: str
     maps: dict[str, np.ndarray]
     confidence: float
+    other_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def mask(self) -> np.ndarray:
@@ -96,14 +100,15 @@ class Predictor:
         if kind == "unet":
             maps = self._maps(case, self._single)
             return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))
-        draws = SampleAgreement()
+        draws = SampleAgreement(pairwise=True)
         _enable_dropout(self.model)
         try:
             for _ in range(self.mc_samples):
                 draws.add(self._maps(case, self._single)["seg_a"])
         finally:
             self.model.eval()
-        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
+        scores = {"pairwise": draws.pairwise} if draws.count > 1 else {}
+        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement, scores)
 
     def flip_tta(self, case: Case) -> Prediction:
         """Test-time augmentation: the image and its flip along each spatial axis.

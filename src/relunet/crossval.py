@@ -1,0 +1,230 @@
+"""Cross-validation of every method: train, predict the test fold, evaluate, aggregate.
+
+Per fold, every model a method needs is trained, the test fold is predicted with every
+method and evaluated; then the folds are aggregated.
+
+Layout of the output folder `DIR`:
+
+    DIR/models/<kind>_seed<S>/            a `relunet train` run folder per trained model
+    DIR/methods/<method>/fold_K/          per_case.csv, summary.json, predictions/ (masks, npz)
+    DIR/summary.json                      per method: mean and std over folds of each metric
+
+Finished folds and methods are skipped, and training resumes from checkpoints, so a killed
+cross-validation continues where it stopped; `--fold K` lets one process do one fold.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from relunet.atomic import atomic_path, write_csv, write_json
+from relunet.data.layouts import index_dataset
+from relunet.data.preprocess import label_targets
+from relunet.data.training_set import load_cases
+from relunet.errors import InputError
+from relunet.evaluation.summary import summarise
+from relunet.inference.predict import Prediction, Predictor, ensemble_predict
+from relunet.inference.runs import case_row, open_predictor
+from relunet.training.run import train_fold
+from relunet.types import Case
+
+ENSEMBLE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way to segment a case and score it.
+
+    Attributes:
+        name: folder and table name.
+        model: the kind of trained model it uses ("relation", "unet", "mcdropout").
+        how: "predict" (the model's own way), "anchors_train", "anchors_test", "ensemble" or "tta".
+        n: anchors, MC-dropout draws or ensemble members.
+        passes: forward passes of one network per sample.
+    """
+
+    name: str
+    model: str
+    how: str = "predict"
+    n: int = 1
+
+    @property
+    def passes(self) -> int:
+        """Forward passes of one network per input sample (an ensemble: one per member)."""
+        return {"tta": 3, "ensemble": 1}.get(self.how, self.n)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Training seeds of the models it needs."""
+        return tuple(range(ENSEMBLE_SIZE)) if self.how == "ensemble" else (0,)
+
+
+def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20, 200)) -> list[Method]:
+    """The methods of the paper and the stronger baselines, in table order."""
+    return [
+        Method("unet", "unet"),
+        *(Method(f"mcdropout_n{n}", "mcdropout", n=n) for n in mc),
+        Method("ensemble_5", "unet", "ensemble", ENSEMBLE_SIZE),
+        Method("unet_flip_tta", "unet", "tta"),
+        Method("relation_self_pair", "relation"),
+        *(Method(f"relation_anchors_train_n{n}", "relation", "anchors_train", n) for n in anchors),
+        *(Method(f"relation_anchors_test_n{n}", "relation", "anchors_test", n) for n in anchors),
+    ]
+
+
+def select_methods(names: str | None, anchors: tuple[int, ...], mc: tuple[int, ...]) -> list[Method]:
+    """The methods named in a comma-separated list (all when None)."""
+    known = all_methods(anchors, mc)
+    if not names:
+        return known
+    by_name = {m.name: m for m in known}
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in by_name]
+    if unknown:
+        raise InputError(f"--methods {','.join(unknown)}: unknown; choose from {', '.join(by_name)}")
+    return [by_name[n] for n in chosen]
+
+
+def crossval(
+    data: Path,
+    out: Path,
+    folds: int = 5,
+    fold: int | None = None,
+    methods: list[Method] | None = None,
+    data_cfg: dict | None = None,
+    train: dict | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run (or continue) the cross-validation and return the aggregated summary."""
+    methods = methods or all_methods()
+    out = Path(out)
+    index = index_dataset(data)
+    todo = range(folds) if fold is None else [fold]
+    if fold is not None and not 0 <= fold < folds:
+        raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
+    for k in todo:
+        pending = [m for m in methods if not (_method_dir(out, m, k) / "summary.json").is_file()]
+        if not pending:
+            continue
+        train_seconds = {}
+        for kind, model_seed in sorted({(m.model, s) for m in pending for s in m.seeds}):
+            run = out / "models" / f"{kind}_seed{model_seed}"
+            log(f"fold {k}: train {run.name}")
+            train_fold(
+                data,
+                run,
+                fold=k,
+                resume=True,
+                device=device,
+                model={"kind": kind},
+                data_cfg={"folds": folds, **(data_cfg or {})},
+                train={**(train or {}), "seed": model_seed},
+            )
+            train_seconds[(kind, model_seed)] = _train_seconds(run / f"fold_{k}" / "history.csv")
+        test_ids = json.loads((out / "models" / f"{pending[0].model}_seed0" / "splits.json").read_text())
+        cases = load_cases(index.subset(test_ids["folds"][k]["test"]))
+        for method in pending:
+            log(f"fold {k}: evaluate {method.name}")
+            seconds = sum(train_seconds[(method.model, s)] for s in method.seeds)
+            evaluate_method(out, method, k, cases, seconds, device, seed)
+    summary = aggregate(out, methods)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def evaluate_method(
+    out: Path, method: Method, fold: int, cases: list[Case], train_seconds: float, device: str, seed: int
+) -> dict:
+    """Predict and score the test cases of one fold with one method; write its tables."""
+    members = [
+        open_predictor(out / "models" / f"{method.model}_seed{s}", fold, device, method.n)[0]
+        for s in method.seeds
+    ]
+    predictor = members[0]
+    pool = _anchor_pool(out, method, fold, cases, predictor)
+    dest = _method_dir(out, method, fold)
+    label_sets = predictor.config.data.label_sets
+    rows, seconds = [], []
+    for number, case in enumerate(cases):
+        tic = time.perf_counter()
+        prediction = _predict(method, members, case, pool, np.random.default_rng([seed, fold, number]))
+        seconds.append(time.perf_counter() - tic)
+        rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
+        _save_prediction(dest / "predictions" / f"{case.case_id}.npz", prediction)
+    summary = {
+        "method": method.name,
+        "fold": fold,
+        **summarise(rows),
+        "forward_passes": method.passes * len(method.seeds),
+        "seconds_per_case": float(np.mean(seconds)),
+        "train_seconds": train_seconds,
+    }
+    write_csv(dest / "per_case.csv", rows)
+    write_json(dest / "summary.json", summary)
+    return summary
+
+
+def aggregate(out: Path, methods: list[Method]) -> dict:
+    """Mean and std over the finished folds of every numeric summary value, per method."""
+    result = {}
+    for method in methods:
+        paths = sorted((out / "methods" / method.name).glob("fold_*/summary.json"))
+        folds = [json.loads(p.read_text()) for p in paths]
+        if not folds:
+            continue
+        keys = [k for k, v in folds[0].items() if isinstance(v, int | float) and k != "fold"]
+        entry: dict = {"n_folds": len(folds)}
+        for key in keys:
+            values = np.array([f[key] for f in folds if f.get(key) is not None], float)
+            entry[f"{key}_mean"] = float(values.mean()) if len(values) else None
+            entry[f"{key}_std"] = float(values.std()) if len(values) else None
+        result[method.name] = entry
+    return result
+
+
+def _predict(
+    method: Method, members: list[Predictor], case: Case, pool: list[Case], rng: np.random.Generator
+) -> Prediction:
+    if method.how == "ensemble":
+        return ensemble_predict(members, case)
+    if method.how == "tta":
+        return members[0].flip_tta(case)
+    if method.how.startswith("anchors"):
+        candidates = [c for c in pool if c.case_id != case.case_id]
+        return members[0].predict(case, [candidates[i] for i in rng.integers(0, len(candidates), method.n)])
+    return members[0].predict(case)
+
+
+def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], predictor: Predictor) -> list[Case]:
+    if method.how == "anchors_test":
+        return cases
+    if method.how != "anchors_train":
+        return []
+    run = out / "models" / f"{method.model}_seed0"
+    train_ids = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
+    index = index_dataset(predictor.config.data.path)
+    return load_cases(index.subset(train_ids), with_label=False)
+
+
+def _save_prediction(path: Path, prediction: Prediction) -> None:
+    """Binary maps of every head as a compressed npz, for the report's figures."""
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, **{head: p > 0.5 for head, p in prediction.maps.items()})
+
+
+def _method_dir(out: Path, method: Method, fold: int) -> Path:
+    return out / "methods" / method.name / f"fold_{fold}"
+
+
+def _train_seconds(history: Path) -> float:
+    with history.open(newline="") as handle:
+        return float(sum(float(r["seconds"]) for r in csv.DictReader(handle)))

@@ -1,0 +1,254 @@
+"""The report of a cross-validation folder: tables.md, figures/*.png and one self-contained report.html.
+
+Reads only files (summary.json, per-case tables, saved predictions, the dataset); no model.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from relunet.atomic import write_text
+from relunet.config import load_config
+from relunet.data.layouts import index_dataset, load_case
+from relunet.data.preprocess import label_targets
+from relunet.errors import InputError
+from relunet.evaluation.summary import COVERAGES
+from relunet.reporting import figures
+
+#: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
+PAPER_DICE = {"Task04_Hippocampus": {"unet": 0.8276}}
+RELATION = "relation_self_pair"
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:auto}"
+    "table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    "th{cursor:pointer;background:#eee}img{max-width:100%}figure{margin:1em 0}details{margin:.5em 0}"
+)
+PANELS = 12
+
+
+def build_report(folder: Path) -> Path:
+    """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path."""
+    folder = Path(folder)
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        raise InputError(f"{summary_path}: not found; run `relunet crossval` into {folder} first")
+    summary = json.loads(summary_path.read_text())
+    rows = {name: read_per_case(folder, name) for name in summary}
+    dataset = _dataset_name(folder)
+    out = folder / "report"
+    title = f"{dataset}, {max(s['n_folds'] for s in summary.values())} folds"
+    figs = [
+        figures.pearson_bars(summary, out / "figures" / "pearson.png", f"Pearson per method — {title}"),
+        figures.coverage_curves(rows, out / "figures" / "coverage.png", f"Dice vs coverage — {title}"),
+        figures.risk_coverage_curves(rows, out / "figures" / "risk_coverage.png", f"Risk–coverage — {title}"),
+        figures.scatter_grid(rows, out / "figures" / "scatter.png", f"Confidence vs Dice — {title}"),
+    ]
+    if RELATION in rows and rows[RELATION]:
+        ranked, relations = _case_panels(folder, rows[RELATION])
+        figs.append(
+            figures.case_panels(
+                ranked, out / "figures" / "ranked_cases.png", "Test cases ranked by C (least confident first)"
+            )
+        )
+        figs.append(
+            figures.case_panels(
+                relations, out / "figures" / "union_inter.png", "Union (green) and intersection (red) heads"
+            )
+        )
+    tables = render_tables(summary, dataset)
+    write_text(out / "tables.md", tables)
+    page = out / "report.html"
+    write_text(page, _html(title, tables, figs, rows))
+    return page
+
+
+def read_per_case(folder: Path, method: str) -> list[dict]:
+    """All folds' per-case rows of a method (numbers as floats), with their fold."""
+    rows = []
+    for path in sorted((Path(folder) / "methods" / method).glob("fold_*/per_case.csv")):
+        fold = int(path.parent.name.split("_")[1])
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                rows.append({"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}})
+    return rows
+
+
+def render_tables(summary: dict, dataset: str) -> str:
+    """Tables 1 and 2 of the paper, confidence quality, coverage and cost, as markdown."""
+    paper = PAPER_DICE.get(dataset, {})
+    lines = [f"# Cross-validation on {dataset}", ""]
+    if RELATION in summary:
+        r = summary[RELATION]
+        lines += [
+            "## Table 1 — Dice of every output of the Relation U-Net (self-pair)",
+            "",
+            "| seg_a | seg_b | mean | union | inter | U-Net |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| "
+            + " | ".join(_pm(r, f"dice_{k}_mean") for k in ("seg_a", "seg_b", "mean", "union", "inter"))
+            + f" | {_pm(summary.get('unet', {}), 'dice_seg_a_mean')} |",
+            "",
+        ]
+    lines += [
+        "## Table 2 — Dice of `seg_a` per method (mean ± std over folds)",
+        "",
+        "| method | Dice | paper |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {_pm(s, 'dice_seg_a_mean')} | {_num(paper.get(name))} |")
+    lines += [
+        "",
+        "## Confidence quality (mean ± std over folds)",
+        "",
+        "| method | Pearson | Spearman | AURC | e-AURC | AUROC failure | passes | s/case | train min |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s in summary.items():
+        train_minutes = (s.get("train_seconds_mean") or 0) / 60
+        lines.append(
+            f"| {name} | {_pm(s, 'pearson')} | {_pm(s, 'spearman')} | {_pm(s, 'aurc')} | {_pm(s, 'eaurc')} "
+            f"| {_pm(s, 'auroc_failure')} | {_num(s.get('forward_passes_mean'), 0)} "
+            f"| {_num(s.get('seconds_per_case_mean'), 3)} | {_num(train_minutes, 1)} |"
+        )
+    lines += [
+        "",
+        "## Mean Dice of the d % most confident cases",
+        "",
+        "| method | " + " | ".join(f"{d}%" for d in COVERAGES) + " |",
+        "| --- |" + " ---: |" * len(COVERAGES),
+    ]
+    for name, s in summary.items():
+        lines.append(
+            f"| {name} | " + " | ".join(_num(s.get(f"dice_at_coverage_{d}_mean")) for d in COVERAGES) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _case_panels(folder: Path, cases: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Panels for the ranked-cases figure and the union/intersection figure."""
+    config = load_config(folder / "models" / "relation_seed0" / "config.yaml")
+    index = index_dataset(config.data.path)
+    files = {c.case_id: c for c in index.cases}
+    ordered = sorted(cases, key=lambda c: c["C"])
+    picks = [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
+    ranked, relations = [], []
+    for row in picks:
+        case = load_case(files[row["case_id"]], index.labels)
+        npz = folder / "methods" / RELATION / f"fold_{row['fold']}" / "predictions" / f"{row['case_id']}.npz"
+        maps = np.load(npz)
+        truth = label_targets(case.label, config.data.label_sets).any(axis=0)
+        image, cut = _display(case.image, truth, config.data.slice_axis)
+        caption = f"{row['case_id']}\nDice {row['dice_seg_a']:.2f}  C {row['C']:.2f}"
+        ranked.append(
+            {
+                "image": image,
+                "caption": caption,
+                "contours": [
+                    (cut(truth), "yellow", "ground truth"),
+                    (cut(maps["seg_a"].any(axis=0)), "cyan", "prediction"),
+                ],
+            }
+        )
+        relations.append(
+            {
+                "image": image,
+                "caption": caption,
+                "contours": [
+                    (cut(maps["union"].any(axis=0)), "lime", "union"),
+                    (cut(maps["inter"].any(axis=0)), "red", "intersection"),
+                ],
+            }
+        )
+    return ranked, relations
+
+
+def _display(image: np.ndarray, truth: np.ndarray, axis: int):
+    """A 2D view in [0, 1] of a `(C, *S)` image, and a function cutting masks the same way."""
+    if image.ndim == 4:  # a volume: the slice with the most ground truth
+        index = int(np.argmax(truth.sum(axis=tuple(a for a in range(3) if a != axis))))
+        cut = lambda m: np.take(m, index, axis=axis)  # noqa: E731
+        image = np.take(image, index, axis=1 + axis)
+    else:
+        cut = lambda m: m  # noqa: E731
+    view = np.moveaxis(image, 0, -1).astype(np.float32)
+    view = (view - view.min()) / max(float(np.ptp(view)), 1e-8)
+    return (view[..., 0] if view.shape[-1] != 3 else view), cut
+
+
+def _html(title: str, tables: str, figs: list[Path], rows: dict[str, list[dict]]) -> str:
+    images = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+        for p in figs
+    )
+    table_html = "".join(_md_table_to_html(block) for block in tables.split("\n\n"))
+    per_case = "".join(_case_table(name, cases) for name, cases in rows.items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>relunet — {html.escape(title)}</title>
+<style>{STYLE}</style>
+<script>function sortTable(t,c){{const b=t.tBodies[0],r=[...b.rows],d=t.dataset.dir==c?-1:1;
+r.sort((x,y)=>d*((parseFloat(x.cells[c].textContent)||0)-(parseFloat(y.cells[c].textContent)||0)));
+r.forEach(e=>b.appendChild(e));t.dataset.dir=d==1?c:"";}}</script></head><body>
+<h1>relunet report — {html.escape(title)}</h1>{table_html}<h2>Figures</h2>{images}
+<h2>Per case (click a header to sort)</h2>{per_case}</body></html>"""
+
+
+def _md_table_to_html(block: str) -> str:
+    lines = [line for line in block.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("#"):
+        level = len(lines[0]) - len(lines[0].lstrip("#"))
+        return f"<h{level + 1}>{html.escape(lines[0].lstrip('# '))}</h{level + 1}>" + _md_table_to_html(
+            "\n".join(lines[1:])
+        )
+    if not lines[0].startswith("|"):
+        return f"<p>{html.escape(' '.join(lines))}</p>"
+    cells = [
+        [c.strip() for c in line.strip("|").split("|")] for line in lines if not set(line) <= set("|-: ")
+    ]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _case_table(name: str, cases: list[dict]) -> str:
+    if not cases:
+        return ""
+    columns = list(cases[0])
+    head = "".join(
+        f"<th onclick=\"sortTable(this.closest('table'),{i})\">{html.escape(c)}</th>"
+        for i, c in enumerate(columns)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{_num(r[c]) if c != 'case_id' else html.escape(str(r[c]))}</td>" for c in columns)
+        + "</tr>"
+        for r in sorted(cases, key=lambda r: r["C"])
+    )
+    return (
+        f"<details><summary>{html.escape(name)} ({len(cases)} cases)</summary><table><thead><tr>{head}</tr>"
+        f"</thead><tbody>{body}</tbody></table></details>"
+    )
+
+
+def _dataset_name(folder: Path) -> str:
+    config = next((folder / "models").glob("*/config.yaml"), None)
+    return Path(load_config(config).data.path).name if config else folder.name
+
+
+def _pm(summary: dict, key: str) -> str:
+    """`mean ± std` over folds of a per-fold summary value."""
+    mean, std = summary.get(f"{key}_mean"), summary.get(f"{key}_std")
+    return "—" if mean is None else f"{mean:.3f} ± {std or 0:.3f}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,82 @@
+"""The cross-validation end to end at CI size: 2 folds, 1 epoch, a few cases, then the report."""
+
+import json
+
+from conftest import write_pictures
+from typer.testing import CliRunner
+
+from relunet.cli import app
+
+METHODS = [
+    "unet",
+    "mcdropout_n3",
+    "ensemble_5",
+    "unet_flip_tta",
+    "relation_self_pair",
+    "relation_anchors_train_n3",
+    "relation_anchors_test_n3",
+]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_crossval_resumes_and_reports(tmp_path):
+    data = write_pictures(tmp_path / "pics", n_cases=8)
+    out = tmp_path / "cv"
+    common = [
+        "--folds",
+        2,
+        "--epochs",
+        1,
+        "--samples-per-epoch",
+        8,
+        "--anchors",
+        "3",
+        "--mc-samples",
+        "3",
+        "--methods",
+        ",".join(METHODS),
+        "--device",
+        "cpu",
+    ]
+    result = invoke("crossval", data, "--out", out, "--fold", 0, *common)
+    assert result.exit_code == 0, result.output
+    first = json.loads((out / "summary.json").read_text())
+    assert first["unet"]["n_folds"] == 1
+    stamp = (out / "methods" / "unet" / "fold_0" / "summary.json").stat().st_mtime_ns
+
+    result = invoke("crossval", data, "--out", out, *common)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary) == METHODS
+    assert all(entry["n_folds"] == 2 for entry in summary.values())
+    assert (out / "methods" / "unet" / "fold_0" / "summary.json").stat().st_mtime_ns == stamp
+    assert summary["ensemble_5"]["forward_passes_mean"] == 5
+    assert len(list((out / "models").iterdir())) == 7  # relation, mcdropout, 5 U-Net seeds
+    fold = json.loads((out / "methods" / "mcdropout_n3" / "fold_1" / "summary.json").read_text())
+    assert "C_pairwise_mean" in fold and fold["n_cases"] == 4
+
+    result = invoke("report", out)
+    assert result.exit_code == 0, result.output
+    page = (out / "report" / "report.html").read_text()
+    assert "Table 1" in page and "data:image/png;base64" in page
+    figures = {p.name for p in (out / "report" / "figures").iterdir()}
+    assert figures == {
+        "pearson.png",
+        "coverage.png",
+        "risk_coverage.png",
+        "scatter.png",
+        "ranked_cases.png",
+        "union_inter.png",
+    }
+    assert "| relation_self_pair |" in (out / "report" / "tables.md").read_text()
+
+
+def test_unknown_method_and_missing_summary(tmp_path):
+    data = write_pictures(tmp_path / "pics", n_cases=4)
+    result = invoke("crossval", data, "--out", tmp_path / "cv", "--methods", "magic")
+    assert result.exit_code == 2 and "unknown" in result.stderr
+    result = invoke("report", tmp_path / "nothing")
+    assert result.exit_code == 2 and "summary.json" in result.stderr
