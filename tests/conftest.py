@@ -14,7 +14,18 @@ from PIL import Image
 
 from relunet.data.synthetic import write_synthetic_dataset
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def _find_shared_data() -> Path:
+    """`$RELUNET_SHARED_DATA`, else the first `shared/data` beside the checkout or above it."""
+    if os.environ.get("RELUNET_SHARED_DATA"):
+        return Path(os.environ["RELUNET_SHARED_DATA"])
+    for parent in Path(__file__).resolve().parents[1:]:
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SHARED_DATA = _find_shared_data()
 TINY_TRAIN = {"epochs": 1, "samples_per_epoch": 8, "batch_size": 4}
 
 
