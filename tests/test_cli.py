@@ -86,6 +86,10 @@ def test_train_3d_and_predict_nifti_keeps_geometry(tmp_path):
     assert written.shape == source.shape
     np.testing.assert_allclose(written.affine, source.affine)
     assert set(np.unique(np.asarray(written.dataobj))) <= {0, 1, 2}
+    result = invoke("evaluate", run, data, "--out", tmp_path / "eval", "--all", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "eval" / "per_case.csv").read_text().splitlines()[0].split(",")
+    assert {"dice_seg_a_class1", "dice_seg_a_class2", "C", "C_class1", "C_class2"} <= set(header)
 
 
 @pytest.mark.parametrize("model", ["unet", "mcdropout"])

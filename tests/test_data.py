@@ -134,3 +134,42 @@ def test_splits_are_saved_and_reused(tmp_path):
     assert load_or_create_splits(path, ids, 5, seed=99) == first
     with pytest.raises(InputError, match="do not match"):
         load_or_create_splits(path, ids[:-1], 5, seed=0)
+
+
+def test_ct_window_clips_before_normalising():
+    from relunet.data.preprocess import parse_window
+
+    hu = np.array([[-1000.0, -100.0, 0.0, 200.0, 400.0, 3000.0]])
+    out = normalise(hu, window=parse_window("-100,400"))
+    assert out[0, 0] == out[0, 1] and out[0, 4] == out[0, 5]
+    with pytest.raises(InputError):
+        parse_window("400,-100")
+
+
+def test_brats_like_four_channel_files_with_nested_regions(tmp_path):
+    labels = {"0": "background", "1": "NCR", "2": "ED", "4": "ET"}
+    root = write_msd(tmp_path / "brats", n_cases=2, channels=4, channel_files=True, labels=labels)
+    for path in (root / "labelsTr").iterdir():  # BraTS values: 0, 1, 2, 4
+        import nibabel as nib
+
+        img = nib.load(path)
+        data = np.asarray(img.dataobj)
+        nib.save(nib.Nifti1Image(np.where(data == 2, 4, data).astype(np.uint8), img.affine), path)
+    index = index_dataset(root)
+    case = load_case(index.cases[0], index.labels)
+    assert case.image.shape[0] == 4
+    targets = Preprocessor(parse_label_sets("1,2,4;1,4;4")).targets(case)
+    wt, tc, et = targets.astype(bool)
+    assert (et <= tc).all() and (tc <= wt).all() and et.any()
+
+
+def test_lits_like_ct_in_hounsfield_units(tmp_path):
+    labels = {"0": "background", "1": "liver", "2": "tumour"}
+    root = write_msd(tmp_path / "lits", n_cases=2, labels=labels)
+    index = index_dataset(root)
+    case = load_case(index.cases[0], index.labels)
+    hu = case.__class__(case.case_id, case.image * 20 - 1000, case.label, case.image_path, case.fmt)
+    prep = Preprocessor(((1, 2), (2,)), window=(-100.0, 400.0))
+    image = prep.image(hu)
+    assert image.dtype == np.float32 and np.isfinite(image).all()
+    assert prep.targets(hu).shape == (2, 12, 14, 10)

@@ -58,6 +58,7 @@ def train(
         str | None, typer.Option(help="Classes as label sets, e.g. '1;2' or '1,2,4;1,4;4'.")
     ] = None,
     slice_axis: Annotated[int, typer.Option(help="Volume axis cut into 2D slices.")] = 2,
+    window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")] = False,
     amp: Annotated[
         bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on GPU).")
@@ -68,7 +69,7 @@ def train(
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
 
     def call() -> None:
-        from relunet.data.preprocess import parse_label_sets
+        from relunet.data.preprocess import parse_label_sets, parse_window
         from relunet.training.run import train_fold
 
         train_cfg = _given(
@@ -89,6 +90,7 @@ def train(
             image_size=image_size,
             slice_axis=slice_axis,
             label_sets=parse_label_sets(labels) if labels else None,
+            window=parse_window(window) if window else None,
         )
         train_fold(
             data,
@@ -204,6 +206,7 @@ def crossval(
     dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
     image_size: Annotated[int | None, typer.Option(help="Resize 2D images to this side.")] = None,
     labels: Annotated[str | None, typer.Option(help="Classes as label sets, e.g. '1;2'.")] = None,
+    window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
     device: Device = "auto",
 ) -> None:
     """Cross-validate every method: train, predict each test fold, evaluate, aggregate (resumable)."""
@@ -213,11 +216,14 @@ def crossval(
 
         from relunet.crossval import crossval as run_crossval
         from relunet.crossval import select_methods
-        from relunet.data.preprocess import parse_label_sets
+        from relunet.data.preprocess import parse_label_sets, parse_window
 
         chosen = select_methods(methods, _ints(anchors), _ints(mc_samples))
         data_cfg = _given(
-            dims=dims, image_size=image_size, label_sets=parse_label_sets(labels) if labels else None
+            dims=dims,
+            image_size=image_size,
+            label_sets=parse_label_sets(labels) if labels else None,
+            window=parse_window(window) if window else None,
         )
         train_cfg = _given(epochs=epochs, samples_per_epoch=samples_per_epoch)
         console = Console()

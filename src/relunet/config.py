@@ -49,6 +49,7 @@ class DataConfig:
         slice_axis: the volume axis cut into slices when `dims` is 2 (2 = last axis).
         image_size: side length 2D pictures are resized to (None keeps their size).
         label_sets: one tuple of label values per output class; None means binary, `label > 0`.
+        window: intensity window `(low, high)` clipped before normalisation (CT), or None.
         folds: number of cross-validation folds.
         split_seed: seed of the k-fold split.
     """
@@ -58,6 +59,7 @@ class DataConfig:
     slice_axis: int = 2
     image_size: int | None = None
     label_sets: tuple[tuple[int, ...], ...] | None = None
+    window: tuple[float, float] | None = None
     folds: int = 5
     split_seed: int = 0
 

@@ -8,13 +8,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from relunet.config import DataConfig
 from relunet.errors import InputError
 from relunet.types import Case
 
 
-def normalise(image: np.ndarray) -> np.ndarray:
-    """Z-score each channel of a `(C, *S)` image over the whole case; returns float32."""
+def normalise(image: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
+    """Z-score each channel of a `(C, *S)` image over the whole case; returns float32.
+
+    With `window = (low, high)` intensities are first clipped to it (a CT window in HU).
+    """
     image = image.astype(np.float32)
+    if window is not None:
+        image = np.clip(image, *window)
     axes = tuple(range(1, image.ndim))
     mean = image.mean(axis=axes, keepdims=True)
     std = image.std(axis=axes, keepdims=True)
@@ -50,10 +56,17 @@ class Preprocessor:
     Attributes:
         label_sets: label values of each output class.
         image_size: side length 2D pictures are resized to (None keeps their size).
+        window: intensity window applied before normalisation (None: none).
     """
 
     label_sets: tuple[tuple[int, ...], ...]
     image_size: int | None = None
+    window: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, data: DataConfig) -> Preprocessor:
+        """The preprocessor a run's data settings describe."""
+        return cls(data.label_sets, data.image_size, data.window)
 
     def network_shape(self, case: Case) -> tuple[int, ...]:
         """Spatial shape of the case in network space."""
@@ -63,7 +76,7 @@ class Preprocessor:
 
     def image(self, case: Case) -> np.ndarray:
         """Normalised `(C, *S')` float32 image in network space."""
-        return resize(normalise(case.image), self.network_shape(case), "bilinear")
+        return resize(normalise(case.image, self.window), self.network_shape(case), "bilinear")
 
     def targets(self, case: Case) -> np.ndarray:
         """`(K, *S')` uint8 targets in network space."""
@@ -86,3 +99,14 @@ def parse_label_sets(text: str) -> tuple[tuple[int, ...], ...]:
     if any(0 in s for s in sets):
         raise InputError(f"--labels {text!r}: 0 is background; list foreground labels only")
     return sets
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """Parse "LOW,HIGH" (e.g. "-100,400" for a liver CT window)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--window {text!r}: give two numbers, e.g. '-100,400'") from None
+    if low >= high:
+        raise InputError(f"--window {text!r}: the low end must be below the high end")
+    return low, high

@@ -29,6 +29,7 @@ from relunet.data.samples import (
 )
 from relunet.device import autocast, prepare_model
 from relunet.errors import InputError
+from relunet.evaluation.metrics import dice_per_class
 from relunet.nets import RelationUNet
 from relunet.types import Case, RelationOutput
 
@@ -72,7 +73,7 @@ class Predictor:
         self.device = device
         self.batch_size = batch_size
         self.mc_samples = mc_samples
-        self.prep = Preprocessor(config.data.label_sets, config.data.image_size)
+        self.prep = Preprocessor.of(config.data)
 
     def check(self, case: Case) -> None:
         """Raise InputError if the case does not fit the model (channels, dimensions)."""
@@ -96,7 +97,11 @@ class Predictor:
             return self._anchored(case, anchors)
         if kind == "relation":
             maps = self._maps(case, self._self_pair)
-            return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]))
+            per_class = dice_per_class(maps["union"] > 0.5, maps["inter"] > 0.5)
+            scores = (
+                {f"class{k + 1}": float(c) for k, c in enumerate(per_class)} if len(per_class) > 1 else {}
+            )
+            return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]), scores)
         if kind == "unet":
             maps = self._maps(case, self._single)
             return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))

@@ -54,7 +54,7 @@ def train_fold(
             )
         )
         train_ids = set(splits[fold]["train"])
-        prep = Preprocessor(config.data.label_sets, config.data.image_size)
+        prep = Preprocessor.of(config.data)
         train_set = build_training_set(
             [c for c in cases if c.case_id in train_ids], prep, config.data.dims, config.data.slice_axis
         )
