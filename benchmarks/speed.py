@@ -79,7 +79,6 @@ def measure_train_step(setting: str, kind: str, device: str, repeats: int) -> di
         torch.randn(n, channels, *shape, device=device),
         (torch.rand(n, 1, *shape, device=device) > 0.7).to(torch.uint8),
         np.linspace(0, 1, n),
-        np.zeros(n, int),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     criterion = SegmentationLoss()

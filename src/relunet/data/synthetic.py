@@ -8,7 +8,6 @@ varies from case to case.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +46,6 @@ def write_synthetic_dataset(out: Path, n_cases: int = 200, size: int = 64, seed:
         rows.append({"case_id": name, "difficulty": difficulty})
     write_csv(out / "difficulty.csv", rows)
     return out
-
-
-def read_difficulty(folder: Path) -> dict[str, float]:
-    """The difficulty of each case written by `write_synthetic_dataset`."""
-    with (folder / "difficulty.csv").open(newline="") as handle:
-        return {row["case_id"]: float(row["difficulty"]) for row in csv.DictReader(handle)}
 
 
 def _blob(

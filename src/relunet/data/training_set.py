@@ -22,20 +22,18 @@ class TrainingSet:
         images: `(N, C, *P)` float32 normalised images.
         targets: `(N, K, *P)` uint8 multi-label targets.
         depth: `(N,)` relative depth of each sample in its volume (0.5 for pictures).
-        case_of: `(N,)` number of the case each sample comes from.
     """
 
     images: torch.Tensor
     targets: torch.Tensor
     depth: np.ndarray
-    case_of: np.ndarray
 
     def __len__(self) -> int:
         return len(self.images)
 
     def to(self, device: torch.device) -> TrainingSet:
         """The same set with its tensors on `device` (the whole set fits in memory by design)."""
-        return TrainingSet(self.images.to(device), self.targets.to(device), self.depth, self.case_of)
+        return TrainingSet(self.images.to(device), self.targets.to(device), self.depth)
 
 
 def load_cases(index: DatasetIndex, with_label: bool = True) -> list[Case]:
@@ -60,17 +58,15 @@ def check_consistent(cases: list[Case]) -> None:
 
 def build_training_set(cases: list[Case], prep: Preprocessor, dims: int, slice_axis: int) -> TrainingSet:
     """Preprocess, slice and pad all cases into one `TrainingSet`."""
-    images, targets, depth, case_of = [], [], [], []
-    for number, case in enumerate(cases):
+    images, targets, depth = [], [], []
+    for case in cases:
         case_images = to_samples(prep.image(case), dims, slice_axis)
         images.append(case_images)
         targets.append(to_samples(prep.targets(case), dims, slice_axis))
         depth.append(relative_depth(len(case_images)))
-        case_of.append(np.full(len(case_images), number))
     shape = padded_shape(tuple(np.max([s.shape[2:] for s in images], axis=0)))
     return TrainingSet(
         images=torch.from_numpy(np.concatenate([pad_to(s, shape) for s in images])),
         targets=torch.from_numpy(np.concatenate([pad_to(t, shape) for t in targets])),
         depth=np.concatenate(depth),
-        case_of=np.concatenate(case_of),
     )
