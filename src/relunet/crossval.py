@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import atomic_path, write_csv, write_json
+from relunet.config import TrainConfig
 from relunet.data.layouts import index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
@@ -32,6 +33,7 @@ from relunet.errors import InputError
 from relunet.evaluation.summary import summarise
 from relunet.inference.predict import Prediction, Predictor, ensemble_predict
 from relunet.inference.runs import case_row, open_predictor
+from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from relunet.training.run import train_fold
 from relunet.types import Case
 
@@ -107,6 +109,7 @@ def crossval(
     """Run (or continue) the cross-validation and return the aggregated summary."""
     methods = methods or all_methods()
     out = Path(out)
+    epochs = (train or {}).get("epochs", TrainConfig().epochs)
     index = index_dataset(data)
     todo = range(folds) if fold is None else [fold]
     if fold is not None and not 0 <= fold < folds:
@@ -118,17 +121,20 @@ def crossval(
         train_seconds = {}
         for kind, model_seed in sorted({(m.model, s) for m in pending for s in m.seeds}):
             run = out / "models" / f"{kind}_seed{model_seed}"
-            log(f"fold {k}: train {run.name}")
-            train_fold(
-                data,
-                run,
-                fold=k,
-                resume=True,
-                device=device,
-                model={"kind": kind},
-                data_cfg={"folds": folds, **(data_cfg or {})},
-                train={**(train or {}), "seed": model_seed},
-            )
+            checkpoint = run / f"fold_{k}" / CHECKPOINT_NAME
+            done = checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs
+            log(f"fold {k}: {'trained already' if done else 'train'} {run.name}")
+            if not done:
+                train_fold(
+                    data,
+                    run,
+                    fold=k,
+                    resume=True,
+                    device=device,
+                    model={"kind": kind},
+                    data_cfg={"folds": folds, **(data_cfg or {})},
+                    train={**(train or {}), "seed": model_seed},
+                )
             train_seconds[(kind, model_seed)] = _train_seconds(run / f"fold_{k}" / "history.csv")
         test_ids = json.loads((out / "models" / f"{pending[0].model}_seed0" / "splits.json").read_text())
         cases = load_cases(index.subset(test_ids["folds"][k]["test"]))

@@ -33,6 +33,9 @@ from relunet.evaluation.metrics import dice_per_class
 from relunet.nets import RelationUNet
 from relunet.types import Case, RelationOutput
 
+#: MC-dropout draws are kept for their mean pairwise Dice only up to this many mask voxels in all
+PAIRWISE_BUDGET = 50_000_000
+
 #: maps a batch of first inputs `(B, C, *s)` and its sample indices to probability maps per head
 BatchFn = Callable[[torch.Tensor, np.ndarray], dict[str, torch.Tensor]]
 
@@ -105,14 +108,15 @@ class Predictor:
         if kind == "unet":
             maps = self._maps(case, self._single)
             return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))
-        draws = SampleAgreement(pairwise=True)
+        voxels = self.mc_samples * int(np.prod(case.spatial_shape)) * self.config.model.num_classes
+        draws = SampleAgreement(pairwise=voxels <= PAIRWISE_BUDGET)
         _enable_dropout(self.model)
         try:
             for _ in range(self.mc_samples):
                 draws.add(self._maps(case, self._single)["seg_a"])
         finally:
             self.model.eval()
-        scores = {"pairwise": draws.pairwise} if draws.count > 1 else {}
+        scores = {"pairwise": draws.pairwise} if draws.masks and draws.count > 1 else {}
         return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement, scores)
 
     def flip_tta(self, case: Case) -> Prediction:
