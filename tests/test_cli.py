@@ -67,7 +67,7 @@ def test_train_evaluate_predict_on_pictures(tmp_path):
     with (tmp_path / "pred" / "cases.csv").open() as handle:
         cases = list(csv.DictReader(handle))
     assert len(cases) == 10
-    confidences = [float(r["confidence"]) for r in cases]
+    confidences = [float(r["C"]) for r in cases]
     assert confidences == sorted(confidences)
     mask = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(tmp_path / "pred" / cases[0]["mask"]))
     assert mask.shape == (32, 32) and set(np.unique(mask)) <= {0, 255}

@@ -67,6 +67,10 @@ def predict_folder(
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
+    The table has one row per case: its confidence `C` (the run's own score: C for a Relation
+    U-Net, the agreement of draws or anchors, the mean foreground probability of a U-Net),
+    the foreground voxel count and the mask file.
+
     With `num_parts` > 1 only every `num_parts`-th case from `part_id` on is done (cases in
     name order), and the table is `cases_part{I}of{P}.csv`; `merge_parts` joins the tables.
     Anchors are drawn per case from a generator seeded by (seed, case name), so a sharded
@@ -95,12 +99,12 @@ def predict_folder(
             rows.append(
                 {
                     "case_id": case.case_id,
-                    "confidence": prediction.confidence,
+                    "C": prediction.confidence,
                     "foreground_voxels": int(prediction.mask.sum()),
                     "mask": str(path.relative_to(out)),
                 }
             )
-    rows.sort(key=lambda r: (r["confidence"], r["case_id"]))
+    rows.sort(key=lambda r: (r["C"], r["case_id"]))
     name = "cases.csv" if num_parts == 1 else f"cases_part{part_id}of{num_parts}.csv"
     write_csv(Path(out) / name, rows)
     return rows
@@ -120,8 +124,8 @@ def merge_parts(out: Path) -> list[dict]:
     rows = []
     for path in parts:
         with path.open(newline="") as handle:
-            rows += [{**r, "confidence": float(r["confidence"])} for r in csv.DictReader(handle)]
-    rows.sort(key=lambda r: (r["confidence"], r["case_id"]))
+            rows += [{**r, "C": float(r["C"])} for r in csv.DictReader(handle)]
+    rows.sort(key=lambda r: (r["C"], r["case_id"]))
     write_csv(out / "cases.csv", rows)
     return rows
 
