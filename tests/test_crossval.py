@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 from conftest import write_pictures
 from typer.testing import CliRunner
 
+import relunet.crossval as crossval_module
 from relunet.cli import app
 
 METHODS = [
@@ -80,3 +82,29 @@ def test_unknown_method_and_missing_summary(tmp_path):
     assert result.exit_code == 2 and "unknown" in result.stderr
     result = invoke("report", tmp_path / "nothing")
     assert result.exit_code == 2 and "summary.json" in result.stderr
+
+
+def test_each_method_is_written_before_the_next_model_trains(tmp_path, monkeypatch):
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    real_train = crossval_module.train_fold
+
+    def train_but_fail_on_unet(*args, model, **kwargs):
+        if model["kind"] == "unet":
+            raise KeyboardInterrupt  # the session ends while the U-Net trains
+        return real_train(*args, model=model, **kwargs)
+
+    monkeypatch.setattr(crossval_module, "train_fold", train_but_fail_on_unet)
+    methods = crossval_module.select_methods("relation_self_pair,unet", (3,), (3,))
+    with pytest.raises(KeyboardInterrupt):
+        crossval_module.crossval(
+            data,
+            tmp_path / "cv",
+            folds=2,
+            fold=0,
+            methods=methods,
+            train={"epochs": 1, "samples_per_epoch": 8},
+            device="cpu",
+            log=lambda _: None,
+        )
+    assert (tmp_path / "cv" / "methods" / "relation_self_pair" / "fold_0" / "summary.json").is_file()
+    assert not (tmp_path / "cv" / "methods" / "unet").exists()

@@ -1,7 +1,8 @@
 """Cross-validation of every method: train, predict the test fold, evaluate, aggregate.
 
-Per fold, every model a method needs is trained, the test fold is predicted with every
-method and evaluated; then the folds are aggregated.
+Per fold and method, in table order: the models the method needs are trained (unless an
+earlier method trained them), the test fold is predicted and evaluated; then the folds are
+aggregated. Each method's results are written as soon as it is done.
 
 Layout of the output folder `DIR`:
 
@@ -109,42 +110,57 @@ def crossval(
     """Run (or continue) the cross-validation and return the aggregated summary."""
     methods = methods or all_methods()
     out = Path(out)
-    epochs = (train or {}).get("epochs", TrainConfig().epochs)
+    training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
     index = index_dataset(data)
     todo = range(folds) if fold is None else [fold]
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
     for k in todo:
         pending = [m for m in methods if not (_method_dir(out, m, k) / "summary.json").is_file()]
-        if not pending:
-            continue
-        train_seconds = {}
-        for kind, model_seed in sorted({(m.model, s) for m in pending for s in m.seeds}):
-            run = out / "models" / f"{kind}_seed{model_seed}"
-            checkpoint = run / f"fold_{k}" / CHECKPOINT_NAME
-            done = checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs
-            log(f"fold {k}: {'trained already' if done else 'train'} {run.name}")
-            if not done:
-                train_fold(
-                    data,
-                    run,
-                    fold=k,
-                    resume=True,
-                    device=device,
-                    model={"kind": kind},
-                    data_cfg={"folds": folds, **(data_cfg or {})},
-                    train={**(train or {}), "seed": model_seed},
-                )
-            train_seconds[(kind, model_seed)] = _train_seconds(run / f"fold_{k}" / "history.csv")
-        test_ids = json.loads((out / "models" / f"{pending[0].model}_seed0" / "splits.json").read_text())
-        cases = load_cases(index.subset(test_ids["folds"][k]["test"]))
+        cases: list[Case] | None = None
         for method in pending:
+            seconds = sum(
+                training.ensure(out / "models" / f"{method.model}_seed{s}", k, method.model, s, log)
+                for s in method.seeds
+            )
+            if cases is None:
+                splits = json.loads((out / "models" / f"{method.model}_seed0" / "splits.json").read_text())
+                cases = load_cases(index.subset(splits["folds"][k]["test"]))
             log(f"fold {k}: evaluate {method.name}")
-            seconds = sum(train_seconds[(method.model, s)] for s in method.seeds)
             evaluate_method(out, method, k, cases, seconds, device, seed)
     summary = aggregate(out, methods)
     write_json(out / "summary.json", summary)
     return summary
+
+
+@dataclass(frozen=True)
+class _Training:
+    """How every model of the cross-validation is trained."""
+
+    data: Path
+    folds: int
+    data_cfg: dict
+    train: dict
+    device: str
+
+    def ensure(self, run: Path, fold: int, kind: str, model_seed: int, log: Callable[[str], None]) -> float:
+        """Train (or finish) one model of one fold unless it is done; return its training seconds."""
+        fold_dir = run / f"fold_{fold}"
+        epochs = self.train.get("epochs", TrainConfig().epochs)
+        checkpoint = fold_dir / CHECKPOINT_NAME
+        if not (checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs):
+            log(f"fold {fold}: train {run.name}")
+            train_fold(
+                self.data,
+                run,
+                fold=fold,
+                resume=True,
+                device=self.device,
+                model={"kind": kind},
+                data_cfg={"folds": self.folds, **self.data_cfg},
+                train={**self.train, "seed": model_seed},
+            )
+        return _train_seconds(fold_dir / "history.csv")
 
 
 def evaluate_method(
