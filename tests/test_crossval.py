@@ -94,7 +94,7 @@ def test_each_method_is_written_before_the_next_model_trains(tmp_path, monkeypat
         return real_train(*args, model=model, **kwargs)
 
     monkeypatch.setattr(crossval_module, "train_fold", train_but_fail_on_unet)
-    methods = crossval_module.select_methods("relation_self_pair,unet", (3,), (3,))
+    methods = crossval_module.select_methods("unet,relation_self_pair", (3,), (3,))
     with pytest.raises(KeyboardInterrupt):
         crossval_module.crossval(
             data,

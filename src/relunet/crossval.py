@@ -1,8 +1,9 @@
 """Cross-validation of every method: train, predict the test fold, evaluate, aggregate.
 
-Per fold and method, in table order: the models the method needs are trained (unless an
-earlier method trained them), the test fold is predicted and evaluated; then the folds are
-aggregated. Each method's results are written as soon as it is done.
+Per fold and method (those needing the fewest models of their own first: the Relation U-Net,
+the U-Net, MC dropout, the ensemble), the models the method needs are trained unless an
+earlier method trained them, the test fold is predicted and evaluated, and the method's
+results are written; then the folds are aggregated.
 
 Layout of the output folder `DIR`:
 
@@ -118,7 +119,7 @@ def crossval(
     for k in todo:
         pending = [m for m in methods if not (_method_dir(out, m, k) / "summary.json").is_file()]
         cases: list[Case] | None = None
-        for method in pending:
+        for method in sorted(pending, key=_models_to_train):
             seconds = sum(
                 training.ensure(out / "models" / f"{method.model}_seed{s}", k, method.model, s, log)
                 for s in method.seeds
@@ -224,6 +225,11 @@ def _predict(
         candidates = [c for c in pool if c.case_id != case.case_id]
         return members[0].predict(case, [candidates[i] for i in rng.integers(0, len(candidates), method.n)])
     return members[0].predict(case)
+
+
+def _models_to_train(method: Method) -> tuple[int, bool, bool]:
+    """Sort key: the Relation U-Net's methods, the U-Net's, MC dropout, then the ensemble."""
+    return len(method.seeds), method.model == "mcdropout", method.model != "relation"
 
 
 def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], predictor: Predictor) -> list[Case]:
