@@ -120,6 +120,10 @@ def render_tables(summary: dict, dataset: str) -> str:
         )
     lines += [
         "",
+        "passes: forward passes per input sample (anchors: one per anchor; ensemble: one per member;"
+        " flip TTA: the image and its flips; MC dropout: one pass, then its last layer drawn n times)."
+        " s/case: inference only. train min: all models the method needs, per fold.",
+        "",
         "## Mean Dice of the d % most confident cases",
         "",
         "| method | " + " | ".join(f"{d}%" for d in COVERAGES) + " |",
