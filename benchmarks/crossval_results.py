@@ -1,13 +1,13 @@
 """The paper's experiments on the real data: run (or continue) `relunet crossval`, build the report,
-copy its small outputs to docs/crossval/<dataset>/ and regenerate docs/results.md.
+copy its small outputs to docs/crossval/<name>/ and regenerate docs/results.md.
 
     python benchmarks/crossval_results.py hippocampus [--methods relation_self_pair,unet|all] \
-        [--fold K | --jobs N] [--time-limit S] [--device auto] [--data PATH] [--publish-only]
+        [--fold K | --jobs N] [--time-limit S] [--device auto] [--data PATH] [--name NAME] [--publish-only]
 
-Resumable: finished folds and methods are kept (runs/crossval/<dataset>/). `--jobs N` runs N folds
-at once in child processes (on a GPU, whose small-batch steps leave it mostly idle), stops them
-after `--time-limit` seconds, and publishes what finished. Each call's command, wall time,
-settings and hardware are appended to docs/crossval/<dataset>/runs.json.
+Resumable: finished folds and methods are kept (runs/crossval/<name>/; the name defaults to the
+dataset's). `--jobs N` runs N folds at once in child processes (on a GPU, whose small-batch
+steps leave it mostly idle), stops them after `--time-limit` seconds, and publishes what
+finished. Each call's command, wall time, settings and hardware go to docs/crossval/<name>/runs.json.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None, help="seconds before --jobs children stop")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=None, help="default runs/crossval/<dataset>")
+    parser.add_argument("--name", default=None, help="results name (default: the dataset's)")
+    parser.add_argument("--out", type=Path, default=None, help="default runs/crossval/<name>")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where results.md and crossval/ go")
     parser.add_argument("--epochs", type=int, default=None, help="override (smoke tests)")
     parser.add_argument("--samples-per-epoch", type=int, default=None, help="override (smoke tests)")
@@ -61,7 +62,8 @@ def main() -> None:
 
     folder, data_cfg, train_cfg = DATASETS[args.dataset]
     data = args.data or ROOT.parent / "shared" / "data" / folder
-    out = args.out or ROOT / "runs" / "crossval" / args.dataset
+    name = args.name or args.dataset
+    out = args.out or ROOT / "runs" / "crossval" / name
     overrides = {"epochs": args.epochs, "samples_per_epoch": args.samples_per_epoch}
     train_cfg = {**train_cfg, **{k: v for k, v in overrides.items() if v is not None}}
     docs = args.docs / "crossval"
@@ -81,7 +83,7 @@ def main() -> None:
         if (out / "methods" / m.name).is_dir()
     ]
     if not args.publish_only:
-        log = docs / args.dataset / "runs.json"
+        log = docs / name / "runs.json"
         runs = json.loads(log.read_text()) if log.is_file() else []
         runs.append(
             {
@@ -98,8 +100,8 @@ def main() -> None:
         write_json(log, runs)
     if finished:
         write_json(out / "summary.json", aggregate(out, finished))
-        build_report(out)
-        _publish(out, docs / args.dataset)
+        build_report(out, data)
+        _publish(out, docs / name)
     else:
         print(f"{out}: no method has finished a fold yet; nothing to report")
     write_text(args.docs / "results.md", render_results(docs))

@@ -75,6 +75,11 @@ def test_crossval_resumes_and_reports(tmp_path):
     }
     assert "| relation_self_pair |" in (out / "report" / "tables.md").read_text()
 
+    moved = data.rename(tmp_path / "moved")
+    result = invoke("report", out)
+    assert result.exit_code == 2 and str(data) in result.stderr and "--data" in result.stderr
+    assert invoke("report", out, "--data", moved).exit_code == 0
+
 
 def test_unknown_method_and_missing_summary(tmp_path):
     data = write_pictures(tmp_path / "pics", n_cases=4)

@@ -251,13 +251,16 @@ def crossval(
 @app.command()
 def report(
     folder: Annotated[Path, typer.Argument(help="Folder written by `relunet crossval`.")],
+    data: Annotated[
+        Path | None, typer.Option(help="The dataset, if it moved since training (for the example figures).")
+    ] = None,
 ) -> None:
     """Tables, figures and one self-contained HTML page for a cross-validation folder."""
 
     def call() -> None:
         from relunet.reporting.report import build_report
 
-        typer.echo(f"written: {build_report(folder)}")
+        typer.echo(f"written: {build_report(folder, data)}")
 
     _guarded(call)
 

@@ -33,8 +33,11 @@ STYLE = (
 PANELS = 12
 
 
-def build_report(folder: Path) -> Path:
-    """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path."""
+def build_report(folder: Path, data: Path | None = None) -> Path:
+    """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path.
+
+    The example figures read the images from `data`, by default the dataset the models trained on.
+    """
     folder = Path(folder)
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
@@ -51,7 +54,7 @@ def build_report(folder: Path) -> Path:
         figures.scatter_grid(rows, out / "figures" / "scatter.png", f"Confidence vs Dice — {title}"),
     ]
     if RELATION in rows and rows[RELATION]:
-        ranked, relations = _case_panels(folder, rows[RELATION])
+        ranked, relations = _case_panels(folder, rows[RELATION], data)
         figs.append(
             figures.case_panels(
                 ranked, out / "figures" / "ranked_cases.png", "Test cases ranked by C (least confident first)"
@@ -136,10 +139,15 @@ def render_tables(summary: dict, dataset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _case_panels(folder: Path, cases: list[dict]) -> tuple[list[dict], list[dict]]:
+def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
     """Panels for the ranked-cases figure and the union/intersection figure."""
     config = load_config(folder / "models" / "relation_seed0" / "config.yaml")
-    index = index_dataset(config.data.path)
+    source = Path(data or config.data.path)
+    if not source.exists():
+        raise InputError(
+            f"{source}: the dataset the models trained on is not there; give its place with --data"
+        )
+    index = index_dataset(source)
     files = {c.case_id: c for c in index.cases}
     ordered = sorted(cases, key=lambda c: c["C"])
     picks = [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
