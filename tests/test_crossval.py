@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 import relunet.crossval as crossval_module
 from relunet.cli import app
+from relunet.config import load_config
 
 METHODS = [
     "unet",
@@ -56,7 +57,9 @@ def test_crossval_resumes_and_reports(tmp_path):
     assert all(entry["n_folds"] == 2 for entry in summary.values())
     assert (out / "methods" / "unet" / "fold_0" / "summary.json").stat().st_mtime_ns == stamp
     assert summary["ensemble_5"]["forward_passes_mean"] == 5
-    assert len(list((out / "models").iterdir())) == 7  # relation, mcdropout, 5 U-Net seeds
+    assert len(list((out / "models").iterdir())) == 8  # relation, mcdropout, 5 U-Nets, a flip-trained one
+    assert load_config(out / "models" / "unet_flips_seed0" / "config.yaml").train.flips
+    assert not load_config(out / "models" / "unet_seed0" / "config.yaml").train.flips
     fold = json.loads((out / "methods" / "mcdropout_n3" / "fold_1" / "summary.json").read_text())
     assert "C_pairwise_mean" in fold and fold["n_cases"] == 4
 

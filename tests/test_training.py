@@ -24,6 +24,20 @@ def _train(data, out, epochs, resume=False, kind="relation", dims=2):
     )
 
 
+def test_random_flips_move_image_and_target_together():
+    from relunet.training.augment import random_flips
+
+    torch.manual_seed(0)
+    images = torch.randn(64, 2, 8, 6)
+    targets = (images[:, :1] > 0).float()
+    flipped, flipped_targets = random_flips(images, targets)
+    assert torch.equal(flipped_targets, (flipped[:, :1] > 0).float())
+    unchanged = (flipped == images).flatten(1).all(1)
+    assert 0 < unchanged.sum() < 64  # about a quarter keep both axes
+    for image, out in zip(images, flipped, strict=True):  # each is the input flipped along some axes
+        assert any(torch.equal(out, image.flip(axes) if axes else image) for axes in [(), (1,), (2,), (1, 2)])
+
+
 def test_config_round_trips_through_yaml(tmp_path):
     from relunet.config import save_config
 

@@ -64,6 +64,7 @@ def train(
         bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on GPU).")
     ] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="Use torch.compile.")] = False,
+    flips: Annotated[bool, typer.Option("--flips", help="Random flips of the training inputs.")] = False,
     device: Device = "auto",
 ) -> None:
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
@@ -83,6 +84,7 @@ def train(
             samples_per_epoch=samples_per_epoch,
             amp=amp,
             compile=compile_model or None,
+            flips=flips or None,
         )
         data_cfg = _given(
             dims=dims,

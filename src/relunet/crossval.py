@@ -1,13 +1,13 @@
 """Cross-validation of every method: train, predict the test fold, evaluate, aggregate.
 
 Per fold and method (those needing the fewest models of their own first: the Relation U-Net,
-the U-Net, MC dropout, the ensemble), the models the method needs are trained unless an
+the U-Net, flip TTA, MC dropout, the ensemble), the models the method needs are trained unless an
 earlier method trained them, the test fold is predicted and evaluated, and the method's
 results are written; then the folds are aggregated.
 
 Layout of the output folder `DIR`:
 
-    DIR/models/<kind>_seed<S>/            a `relunet train` run folder per trained model
+    DIR/models/<kind>[_flips]_seed<S>/    a `relunet train` run folder per trained model
     DIR/methods/<method>/fold_K/          per_case.csv, summary.json, predictions/ (masks, npz)
     DIR/summary.json                      per method: mean and std over folds of each metric
 
@@ -51,13 +51,15 @@ class Method:
         model: the kind of trained model it uses ("relation", "unet", "mcdropout").
         how: "predict" (the model's own way), "anchors_train", "anchors_test", "ensemble" or "tta".
         n: anchors, MC-dropout draws or ensemble members.
-        passes: forward passes of one network per sample.
+        flips: its model trains on randomly flipped inputs (flip test-time augmentation needs a
+            model that has seen flipped images).
     """
 
     name: str
     model: str
     how: str = "predict"
     n: int = 1
+    flips: bool = False
 
     @property
     def passes(self) -> int:
@@ -69,6 +71,10 @@ class Method:
         """Training seeds of the models it needs."""
         return tuple(range(ENSEMBLE_SIZE)) if self.how == "ensemble" else (0,)
 
+    def run_name(self, seed: int) -> str:
+        """Folder under `DIR/models` of its model trained with `seed`."""
+        return f"{self.model}{'_flips' if self.flips else ''}_seed{seed}"
+
 
 def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20, 200)) -> list[Method]:
     """The methods of the paper and the stronger baselines, in table order."""
@@ -76,7 +82,7 @@ def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20,
         Method("unet", "unet"),
         *(Method(f"mcdropout_n{n}", "mcdropout", n=n) for n in mc),
         Method("ensemble_5", "unet", "ensemble", ENSEMBLE_SIZE),
-        Method("unet_flip_tta", "unet", "tta"),
+        Method("unet_flip_tta", "unet", "tta", flips=True),
         Method("relation_self_pair", "relation"),
         *(Method(f"relation_anchors_train_n{n}", "relation", "anchors_train", n) for n in anchors),
         *(Method(f"relation_anchors_test_n{n}", "relation", "anchors_test", n) for n in anchors),
@@ -120,12 +126,9 @@ def crossval(
         pending = [m for m in methods if not (_method_dir(out, m, k) / "summary.json").is_file()]
         cases: list[Case] | None = None
         for method in sorted(pending, key=_models_to_train):
-            seconds = sum(
-                training.ensure(out / "models" / f"{method.model}_seed{s}", k, method.model, s, log)
-                for s in method.seeds
-            )
+            seconds = sum(training.ensure(out / "models", k, method, s, log) for s in method.seeds)
             if cases is None:
-                splits = json.loads((out / "models" / f"{method.model}_seed0" / "splits.json").read_text())
+                splits = json.loads((out / "models" / method.run_name(0) / "splits.json").read_text())
                 cases = load_cases(index.subset(splits["folds"][k]["test"]))
             log(f"fold {k}: evaluate {method.name}")
             evaluate_method(out, method, k, cases, seconds, device, seed)
@@ -144,8 +147,14 @@ class _Training:
     train: dict
     device: str
 
-    def ensure(self, run: Path, fold: int, kind: str, model_seed: int, log: Callable[[str], None]) -> float:
-        """Train (or finish) one model of one fold unless it is done; return its training seconds."""
+    def ensure(
+        self, models: Path, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
+    ) -> float:
+        """Train (or finish) one model of a method for one fold unless it is done.
+
+        Returns its training seconds.
+        """
+        run = models / method.run_name(model_seed)
         fold_dir = run / f"fold_{fold}"
         epochs = self.train.get("epochs", TrainConfig().epochs)
         checkpoint = fold_dir / CHECKPOINT_NAME
@@ -157,9 +166,9 @@ class _Training:
                 fold=fold,
                 resume=True,
                 device=self.device,
-                model={"kind": kind},
+                model={"kind": method.model},
                 data_cfg={"folds": self.folds, **self.data_cfg},
-                train={**self.train, "seed": model_seed},
+                train={**self.train, "seed": model_seed, **({"flips": True} if method.flips else {})},
             )
         return _train_seconds(fold_dir / "history.csv")
 
@@ -169,8 +178,7 @@ def evaluate_method(
 ) -> dict:
     """Predict and score the test cases of one fold with one method; write its tables."""
     members = [
-        open_predictor(out / "models" / f"{method.model}_seed{s}", fold, device, method.n)[0]
-        for s in method.seeds
+        open_predictor(out / "models" / method.run_name(s), fold, device, method.n)[0] for s in method.seeds
     ]
     predictor = members[0]
     pool = _anchor_pool(out, method, fold, cases, predictor)
@@ -227,9 +235,9 @@ def _predict(
     return members[0].predict(case)
 
 
-def _models_to_train(method: Method) -> tuple[int, bool, bool]:
-    """Sort key: the Relation U-Net's methods, the U-Net's, MC dropout, then the ensemble."""
-    return len(method.seeds), method.model == "mcdropout", method.model != "relation"
+def _models_to_train(method: Method) -> tuple[int, bool, bool, bool]:
+    """Sort key: the Relation U-Net's methods, the U-Net's, flip TTA, MC dropout, the ensemble."""
+    return len(method.seeds), method.model == "mcdropout", method.flips, method.model != "relation"
 
 
 def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], predictor: Predictor) -> list[Case]:
@@ -237,7 +245,7 @@ def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], predic
         return cases
     if method.how != "anchors_train":
         return []
-    run = out / "models" / f"{method.model}_seed0"
+    run = out / "models" / method.run_name(0)
     train_ids = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
     index = index_dataset(predictor.config.data.path)
     return load_cases(index.subset(train_ids), with_label=False)
