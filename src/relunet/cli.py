@@ -209,6 +209,9 @@ def crossval(
     image_size: Annotated[int | None, typer.Option(help="Resize 2D images to this side.")] = None,
     labels: Annotated[str | None, typer.Option(help="Classes as label sets, e.g. '1;2'.")] = None,
     window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
+    failure_threshold: Annotated[
+        float, typer.Option(help="Dice below which a test case is a failure to detect.")
+    ] = 0.7,
     device: Device = "auto",
 ) -> None:
     """Cross-validate every method: train, predict each test fold, evaluate, aggregate (resumable)."""
@@ -239,6 +242,7 @@ def crossval(
             train=train_cfg,
             device=device,
             log=console.log,
+            failure_threshold=failure_threshold,
         )
         for name, entry in summary.items():
             console.print(

@@ -40,6 +40,10 @@ from relunet.training.run import train_fold
 from relunet.types import Case
 
 ENSEMBLE_SIZE = 5
+#: a test case whose Dice is below this is a failure the confidence should find
+FAILURE_THRESHOLD = 0.7
+#: confidence metrics recomputed on all folds' test cases together
+POOLED = ("pearson", "spearman", "aurc", "eaurc", "auroc_failure")
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,12 @@ def crossval(
     device: str = "auto",
     seed: int = 0,
     log: Callable[[str], None] = print,
+    failure_threshold: float = FAILURE_THRESHOLD,
 ) -> dict:
-    """Run (or continue) the cross-validation and return the aggregated summary."""
+    """Run (or continue) the cross-validation and return the aggregated summary.
+
+    A test case with Dice below `failure_threshold` counts as a failure (AUROC of finding them).
+    """
     methods = methods or all_methods()
     out = Path(out)
     training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
@@ -131,8 +139,8 @@ def crossval(
                 splits = json.loads((out / "models" / method.run_name(0) / "splits.json").read_text())
                 cases = load_cases(index.subset(splits["folds"][k]["test"]))
             log(f"fold {k}: evaluate {method.name}")
-            evaluate_method(out, method, k, cases, seconds, device, seed)
-    summary = aggregate(out, methods)
+            evaluate_method(out, method, k, cases, seconds, device, seed, failure_threshold)
+    summary = aggregate(out, methods, failure_threshold)
     write_json(out / "summary.json", summary)
     return summary
 
@@ -174,7 +182,14 @@ class _Training:
 
 
 def evaluate_method(
-    out: Path, method: Method, fold: int, cases: list[Case], train_seconds: float, device: str, seed: int
+    out: Path,
+    method: Method,
+    fold: int,
+    cases: list[Case],
+    train_seconds: float,
+    device: str,
+    seed: int,
+    failure_threshold: float = FAILURE_THRESHOLD,
 ) -> dict:
     """Predict and score the test cases of one fold with one method; write its tables."""
     members = [
@@ -194,7 +209,7 @@ def evaluate_method(
     summary = {
         "method": method.name,
         "fold": fold,
-        **summarise(rows),
+        **summarise(rows, failure_threshold=failure_threshold),
         "forward_passes": method.passes * len(method.seeds),
         "seconds_per_case": float(np.mean(seconds)),
         "train_seconds": train_seconds,
@@ -204,8 +219,12 @@ def evaluate_method(
     return summary
 
 
-def aggregate(out: Path, methods: list[Method]) -> dict:
-    """Mean and std over the finished folds of every numeric summary value, per method."""
+def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILURE_THRESHOLD) -> dict:
+    """Per method: mean and std over the folds of each summary value, and pooled confidence metrics.
+
+    `pooled_<metric>` is computed on all folds' test cases together; pooling matters where a
+    fold holds few failures: a fold without one has no AUROC.
+    """
     result = {}
     for method in methods:
         paths = sorted((out / "methods" / method.name).glob("fold_*/summary.json"))
@@ -218,8 +237,23 @@ def aggregate(out: Path, methods: list[Method]) -> dict:
             values = np.array([f[key] for f in folds if f.get(key) is not None], float)
             entry[f"{key}_mean"] = float(values.mean()) if len(values) else None
             entry[f"{key}_std"] = float(values.std()) if len(values) else None
+        rows = _pooled_rows(paths)
+        pooled = summarise(rows, failure_threshold=failure_threshold)
+        entry |= {f"pooled_{k}": pooled[k] for k in POOLED}
+        entry["pooled_failures"] = sum(r["dice_seg_a"] < failure_threshold for r in rows)
         result[method.name] = entry
     return result
+
+
+def _pooled_rows(summaries: list[Path]) -> list[dict]:
+    """The per-case rows (numbers as floats) beside each fold's summary.json, all folds together."""
+    rows = []
+    for path in summaries:
+        with (path.parent / "per_case.csv").open(newline="") as handle:
+            rows += [
+                {k: v if k == "case_id" else float(v) for k, v in r.items()} for r in csv.DictReader(handle)
+            ]
+    return rows
 
 
 def _predict(

@@ -46,7 +46,8 @@ def build_report(folder: Path, data: Path | None = None) -> Path:
     rows = {name: read_per_case(folder, name) for name in summary}
     dataset = _dataset_name(folder)
     out = folder / "report"
-    title = f"{dataset}, {max(s['n_folds'] for s in summary.values())} folds"
+    n_folds = max(s["n_folds"] for s in summary.values())
+    title = f"{dataset}, {n_folds} fold{'s' if n_folds > 1 else ''}"
     figs = [
         figures.pearson_bars(summary, out / "figures" / "pearson.png", f"Pearson per method — {title}"),
         figures.coverage_curves(rows, out / "figures" / "coverage.png", f"Dice vs coverage — {title}"),
@@ -126,6 +127,24 @@ def render_tables(summary: dict, dataset: str) -> str:
         "passes: forward passes per input sample (anchors: one per anchor; ensemble: one per member;"
         " flip TTA: the image and its flips; MC dropout: one pass, then its last layer drawn n times)."
         " s/case: inference only. train min: all models the method needs, per fold.",
+        "",
+        "## Confidence quality, all folds' test cases pooled",
+        "",
+        "| method | Pearson | Spearman | AURC | e-AURC | AUROC failure | failures / cases |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s in summary.items():
+        cases = round((s.get("n_cases_mean") or 0) * s["n_folds"])
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_num(s.get(f"pooled_{k}")) for k in ("pearson", "spearman", "aurc", "eaurc"))
+            + f" | {_num(s.get('pooled_auroc_failure'))} | {s.get('pooled_failures', '—')} / {cases} |"
+        )
+    threshold = next(iter(summary.values())).get("failure_threshold_mean", 0.7)
+    lines += [
+        "",
+        f"A failure is a test case with Dice below {threshold:g}; AUROC of finding the failures by low"
+        " confidence (— where no case failed, or every case did).",
         "",
         "## Mean Dice of the d % most confident cases",
         "",
