@@ -173,6 +173,9 @@ def render_results(docs: Path) -> str:
                 f"on {run['hardware']}; settings {json.dumps(run['settings'])}"
             )
         lines += [f"- total: {sum(r['seconds'] for r in runs) / 60:.1f} min", ""]
+        notes = folder / "notes.md"  # remarks on the runs, written by hand; never numbers
+        if notes.is_file():
+            lines += [notes.read_text().strip(), ""]
         tables = folder / "report" / "tables.md"
         if tables.is_file():
             lines += [
