@@ -1,11 +1,13 @@
-"""Cross-validation results on the real data: run (or continue) `relunet crossval`, build the report,
-copy its small outputs to docs/crossval/<dataset>/ and regenerate docs/crossval.md.
+"""The paper's experiments on the real data: run (or continue) `relunet crossval`, build the report,
+copy its small outputs to docs/crossval/<name>/ and regenerate docs/results.md.
 
-    python benchmarks/crossval_results.py hippocampus [--methods relation_self_pair,unet] \
-        [--fold K] [--device auto] [--data PATH]
+    python benchmarks/crossval_results.py hippocampus [--methods relation_self_pair,unet|all] \
+        [--fold K | --jobs N] [--time-limit S] [--device auto] [--data PATH] [--name NAME] [--publish-only]
 
-Resumable: finished folds and methods are kept (runs/crossval/<dataset>/). Wall time per call
-and the hardware are appended to docs/crossval/<dataset>/runs.json.
+Resumable: finished folds and methods are kept (runs/crossval/<name>/; the name defaults to the
+dataset's). `--jobs N` runs N folds at once in child processes (on a GPU, whose small-batch
+steps leave it mostly idle), stops them after `--time-limit` seconds, and publishes what
+finished. Each call's command, wall time, settings and hardware go to docs/crossval/<name>/runs.json.
 """
 
 from __future__ import annotations
@@ -14,72 +16,124 @@ import argparse
 import json
 import platform
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from relunet.atomic import write_json, write_text
-from relunet.crossval import crossval, select_methods
+from relunet.crossval import aggregate, all_methods, crossval, select_methods
 from relunet.reporting.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "crossval"
-#: Hippocampus training on 2 CPU cores: the default schedule (4 halvings of lr 1e-3) in 40 epochs
-#: of 2000 pairs instead of 100, so that 5 folds of Relation U-Net + U-Net take under 3 hours
-HIPPOCAMPUS_TRAIN = {"epochs": 40, "lr_step": 8}
+#: the default schedule (lr 1e-3 halved 4 times) in 40 epochs of 2000 pairs instead of 100, so that
+#: 5 folds of Relation U-Net + U-Net on Hippocampus take under 3 hours on 2 CPU cores
+SCHEDULE = {"epochs": 40, "lr_step": 8}
 #: dataset -> (folder under ../shared/data, data settings, training settings over the defaults)
 DATASETS = {
-    "hippocampus": ("Task04_Hippocampus", {"dims": 2}, HIPPOCAMPUS_TRAIN),
-    "hippocampus_2class": ("Task04_Hippocampus", {"dims": 2, "label_sets": ((1,), (2,))}, HIPPOCAMPUS_TRAIN),
-    "isic": ("ISIC2017_Task1_256", {"image_size": 128}, {}),
+    "hippocampus": ("Task04_Hippocampus", {"dims": 2}, SCHEDULE),
+    "hippocampus_2class": ("Task04_Hippocampus", {"dims": 2, "label_sets": ((1,), (2,))}, SCHEDULE),
+    "isic": ("ISIC2017_Task1_256", {"image_size": 128}, SCHEDULE),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", choices=list(DATASETS))
-    parser.add_argument("--methods", default="relation_self_pair,unet")
+    parser.add_argument("--methods", default="relation_self_pair,unet", help="comma-separated, or 'all'")
     parser.add_argument("--anchors", default="10,200")
     parser.add_argument("--mc-samples", default="20,200")
     parser.add_argument("--fold", type=int, default=None)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="folds run at once, each in its own process")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds before --jobs children stop")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--name", default=None, help="results name (default: the dataset's)")
+    parser.add_argument("--out", type=Path, default=None, help="default runs/crossval/<name>")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where results.md and crossval/ go")
+    parser.add_argument("--epochs", type=int, default=None, help="override (smoke tests)")
+    parser.add_argument("--samples-per-epoch", type=int, default=None, help="override (smoke tests)")
+    parser.add_argument("--publish-only", action="store_true", help="rebuild report and docs, run nothing")
+    parser.add_argument("--no-publish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     folder, data_cfg, train_cfg = DATASETS[args.dataset]
     data = args.data or ROOT.parent / "shared" / "data" / folder
-    out = ROOT / "runs" / "crossval" / args.dataset
-    methods = select_methods(args.methods, _ints(args.anchors), _ints(args.mc_samples))
+    name = args.name or args.dataset
+    out = args.out or ROOT / "runs" / "crossval" / name
+    overrides = {"epochs": args.epochs, "samples_per_epoch": args.samples_per_epoch}
+    train_cfg = {**train_cfg, **{k: v for k, v in overrides.items() if v is not None}}
+    docs = args.docs / "crossval"
+    names = None if args.methods == "all" else args.methods
+    methods = select_methods(names, _ints(args.anchors), _ints(args.mc_samples))
     tic = time.perf_counter()
-    crossval(
-        data,
-        out,
-        folds=args.folds,
-        fold=args.fold,
-        methods=methods,
-        data_cfg=data_cfg,
-        train=train_cfg,
-        device=args.device,
-    )
+    if (args.jobs > 1 or args.time_limit) and args.fold is None and not args.publish_only:
+        _run_children(args, range(args.folds))
+    elif not args.publish_only:
+        crossval(data, out, args.folds, args.fold, methods, data_cfg, train_cfg, args.device)
+    if args.no_publish:
+        return
     seconds = time.perf_counter() - tic
-    build_report(out)
-    _publish(out, DOCS / args.dataset)
-    log = DOCS / args.dataset / "runs.json"
-    runs = json.loads(log.read_text()) if log.is_file() else []
-    runs.append(
-        {
-            "methods": args.methods,
-            "fold": args.fold,
-            "folds": args.folds,
-            "seconds": seconds,
-            "hardware": _hardware(args.device),
-            "settings": {**data_cfg, **train_cfg} or "relunet train defaults",
-        }
-    )
-    write_json(log, runs)
-    write_text(ROOT / "docs" / "crossval.md", _index())
+    finished = [
+        m
+        for m in all_methods(_ints(args.anchors), _ints(args.mc_samples))
+        if (out / "methods" / m.name).is_dir()
+    ]
+    if not args.publish_only:
+        log = docs / name / "runs.json"
+        runs = json.loads(log.read_text()) if log.is_file() else []
+        runs.append(
+            {
+                "command": "python benchmarks/crossval_results.py " + " ".join(sys.argv[1:]),
+                "methods": args.methods,
+                "fold": args.fold,
+                "folds": args.folds,
+                "seconds": seconds,
+                "hardware": _hardware(args.device)
+                + (f", {args.jobs} folds at once" if args.jobs > 1 and args.fold is None else ""),
+                "settings": {**data_cfg, **train_cfg},
+            }
+        )
+        write_json(log, runs)
+    if finished:
+        write_json(out / "summary.json", aggregate(out, finished))
+        build_report(out, data)
+        _publish(out, docs / name)
+    else:
+        print(f"{out}: no method has finished a fold yet; nothing to report")
+    write_text(args.docs / "results.md", render_results(docs))
+
+
+def _run_children(args: argparse.Namespace, folds: range) -> None:
+    """One child process per fold, `args.jobs` at a time, all stopped at `args.time_limit`."""
+    deadline = time.monotonic() + (args.time_limit or float("inf"))
+    forwarded = [a for a in sys.argv[1:] if a not in ("--publish-only",)]
+    base = [sys.executable, __file__, *_without(forwarded, ("--jobs", "--time-limit")), "--no-publish"]
+    waiting, running = list(folds), []
+    while (waiting or running) and time.monotonic() < deadline:
+        while waiting and len(running) < args.jobs:
+            running.append(subprocess.Popen([*base, "--fold", str(waiting.pop(0))]))
+        running = [p for p in running if p.poll() is None]
+        time.sleep(1)
+    for child in running:
+        child.terminate()
+        child.wait()
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`argv` without the given options and their values."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in options:
+            skip = True
+        elif arg.split("=")[0] not in options:
+            kept.append(arg)
+    return kept
 
 
 def _publish(out: Path, dest: Path) -> None:
@@ -96,23 +150,32 @@ def _publish(out: Path, dest: Path) -> None:
             shutil.copy(path, target)
 
 
-def _index() -> str:
+def render_results(docs: Path) -> str:
+    """docs/results.md from `docs` (docs/crossval): per dataset, how it ran, its tables and figures."""
     lines = [
-        "# Cross-validation results",
+        "# Results: the paper's experiments on real data",
         "",
-        "Generated by `benchmarks/crossval_results.py`; do not edit. Each dataset's tables come",
-        "from its `tables.md`; its figures and per-fold tables are in `docs/crossval/<dataset>/`.",
+        "Generated by `benchmarks/crossval_results.py` from `docs/crossval/<dataset>/`; do not edit.",
+        "5-fold cross-validation by case (seeded split, the same for every method); each method",
+        "trains its own models per fold, predicts the held-out fold and scores every test case.",
+        "Tables: mean ± std over the folds. Per-fold tables, per-case CSVs and figures are in",
+        "`docs/crossval/<dataset>/`; `runs/crossval/<dataset>/report/report.html` has the sortable",
+        "per-case tables after a run. Single-fold ablations (pairing, loss) are in",
+        "[single_fold.md](single_fold.md).",
         "",
     ]
-    for folder in sorted(p for p in DOCS.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in docs.iterdir() if p.is_dir()):
         runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
-        lines += [f"## {folder.name}", ""]
+        lines += [f"## {folder.name}", "", "How it was run (each call resumes the previous ones):", ""]
         for run in runs:
             lines.append(
-                f"- `{run['methods']}`, fold {run['fold'] if run['fold'] is not None else 'all'} "
-                f"of {run['folds']}: {run['seconds'] / 60:.1f} min on {run['hardware']}"
+                f"- `{run.get('command') or _command(folder.name, run)}`: {run['seconds'] / 60:.1f} min "
+                f"on {run['hardware']}; settings {json.dumps(run['settings'])}"
             )
-        lines.append("")
+        lines += [f"- total: {sum(r['seconds'] for r in runs) / 60:.1f} min", ""]
+        notes = folder / "notes.md"  # remarks on the runs, written by hand; never numbers
+        if notes.is_file():
+            lines += [notes.read_text().strip(), ""]
         tables = folder / "report" / "tables.md"
         if tables.is_file():
             lines += [
@@ -123,6 +186,15 @@ def _index() -> str:
             lines += ["", f"![{fig.stem}](crossval/{folder.name}/report/figures/{fig.name})"]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _command(dataset: str, run: dict) -> str:
+    """The command of a runs.json entry written before commands were recorded."""
+    fold = "" if run["fold"] is None else f" --fold {run['fold']}"
+    device = "cpu" if "CPU" in run["hardware"] else "cuda"
+    return (
+        f"python benchmarks/crossval_results.py {dataset}{fold} --methods {run['methods']} --device {device}"
+    )
 
 
 def _hardware(device: str) -> str:

@@ -11,4 +11,4 @@ python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', mona
 timeout "${BUDGET_S:-450}" python3 -W ignore benchmarks/core_results.py \
     --hippocampus .devdata/Task04_Hippocampus --isic .devdata/ISIC2017_Task1_256 \
     --device cuda --only "$@"
-tar czf "$OUT/results.tar.gz" docs/results docs/results.md
+tar czf "$OUT/results.tar.gz" docs/results docs/single_fold.md

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
 from conftest import write_pictures
 from typer.testing import CliRunner
 
+import relunet.crossval as crossval_module
 from relunet.cli import app
+from relunet.config import load_config
 
 METHODS = [
     "unet",
@@ -54,7 +57,10 @@ def test_crossval_resumes_and_reports(tmp_path):
     assert all(entry["n_folds"] == 2 for entry in summary.values())
     assert (out / "methods" / "unet" / "fold_0" / "summary.json").stat().st_mtime_ns == stamp
     assert summary["ensemble_5"]["forward_passes_mean"] == 5
-    assert len(list((out / "models").iterdir())) == 7  # relation, mcdropout, 5 U-Net seeds
+    assert all("pooled_aurc" in entry and "pooled_failures" in entry for entry in summary.values())
+    assert len(list((out / "models").iterdir())) == 8  # relation, mcdropout, 5 U-Nets, a flip-trained one
+    assert load_config(out / "models" / "unet_flips_seed0" / "config.yaml").train.flips
+    assert not load_config(out / "models" / "unet_seed0" / "config.yaml").train.flips
     fold = json.loads((out / "methods" / "mcdropout_n3" / "fold_1" / "summary.json").read_text())
     assert "C_pairwise_mean" in fold and fold["n_cases"] == 4
 
@@ -73,6 +79,11 @@ def test_crossval_resumes_and_reports(tmp_path):
     }
     assert "| relation_self_pair |" in (out / "report" / "tables.md").read_text()
 
+    moved = data.rename(tmp_path / "moved")
+    result = invoke("report", out)
+    assert result.exit_code == 2 and str(data) in result.stderr and "--data" in result.stderr
+    assert invoke("report", out, "--data", moved).exit_code == 0
+
 
 def test_unknown_method_and_missing_summary(tmp_path):
     data = write_pictures(tmp_path / "pics", n_cases=4)
@@ -80,3 +91,48 @@ def test_unknown_method_and_missing_summary(tmp_path):
     assert result.exit_code == 2 and "unknown" in result.stderr
     result = invoke("report", tmp_path / "nothing")
     assert result.exit_code == 2 and "summary.json" in result.stderr
+
+
+def test_each_method_is_written_before_the_next_model_trains(tmp_path, monkeypatch):
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    real_train = crossval_module.train_fold
+
+    def train_but_fail_on_unet(*args, model, **kwargs):
+        if model["kind"] == "unet":
+            raise KeyboardInterrupt  # the session ends while the U-Net trains
+        return real_train(*args, model=model, **kwargs)
+
+    monkeypatch.setattr(crossval_module, "train_fold", train_but_fail_on_unet)
+    methods = crossval_module.select_methods("unet,relation_self_pair", (3,), (3,))
+    with pytest.raises(KeyboardInterrupt):
+        crossval_module.crossval(
+            data,
+            tmp_path / "cv",
+            folds=2,
+            fold=0,
+            methods=methods,
+            train={"epochs": 1, "samples_per_epoch": 8},
+            device="cpu",
+            log=lambda _: None,
+        )
+    assert (tmp_path / "cv" / "methods" / "relation_self_pair" / "fold_0" / "summary.json").is_file()
+    assert not (tmp_path / "cv" / "methods" / "unet").exists()
+
+
+def test_pooled_metrics_find_failures_that_single_folds_cannot(tmp_path):
+    per_fold = {0: [("a", 0.9, 0.9), ("b", 0.5, 0.2)], 1: [("c", 0.95, 0.8), ("d", 0.92, 0.7)]}
+    for fold, cases in per_fold.items():
+        folder = tmp_path / "methods" / "unet" / f"fold_{fold}"
+        folder.mkdir(parents=True)
+        lines = ["case_id,dice_seg_a,C"] + [f"{c},{d},{conf}" for c, d, conf in cases]
+        (folder / "per_case.csv").write_text("\n".join(lines) + "\n")
+        has_failure = any(d < 0.7 for _, d, _ in cases)
+        (folder / "summary.json").write_text(
+            json.dumps({"fold": fold, "n_cases": 2, "auroc_failure": 1.0 if has_failure else None})
+        )
+    methods = crossval_module.select_methods("unet", (3,), (3,))
+    entry = crossval_module.aggregate(tmp_path, methods)["unet"]
+    assert entry["auroc_failure_mean"] == 1.0 and entry["n_folds"] == 2
+    assert entry["pooled_failures"] == 1
+    assert entry["pooled_auroc_failure"] == 1.0
+    assert entry["pooled_pearson"] > 0.9

@@ -38,6 +38,14 @@ def test_mcdropout_samples_differ_only_with_dropout_active():
     assert not torch.equal(net(x), net(x))
 
 
+def test_head_of_features_is_the_whole_forward():
+    net = build_model(ModelConfig(kind="mcdropout", features=FEATURES, head_dropout=0.5)).eval()
+    x = torch.randn(2, 1, 32, 48)
+    features = net.features(x)
+    assert features.shape == (2, FEATURES[-1], 32, 48)
+    assert torch.allclose(net.head(features), net(x))
+
+
 def test_plain_unet_has_no_dropout():
     net = build_model(ModelConfig(kind="unet", features=FEATURES))
     assert not any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in net.modules())

@@ -24,6 +24,20 @@ def _train(data, out, epochs, resume=False, kind="relation", dims=2):
     )
 
 
+def test_random_flips_move_image_and_target_together():
+    from relunet.training.augment import random_flips
+
+    torch.manual_seed(0)
+    images = torch.randn(64, 2, 8, 6)
+    targets = (images[:, :1] > 0).float()
+    flipped, flipped_targets = random_flips(images, targets)
+    assert torch.equal(flipped_targets, (flipped[:, :1] > 0).float())
+    unchanged = (flipped == images).flatten(1).all(1)
+    assert 0 < unchanged.sum() < 64  # about a quarter keep both axes
+    for image, out in zip(images, flipped, strict=True):  # each is the input flipped along some axes
+        assert any(torch.equal(out, image.flip(axes) if axes else image) for axes in [(), (1,), (2,), (1, 2)])
+
+
 def test_config_round_trips_through_yaml(tmp_path):
     from relunet.config import save_config
 
@@ -109,6 +123,55 @@ def test_self_pair_prediction_has_four_maps_and_a_confidence(msd, tmp_path):
     anchored = predictor.predict(case, anchors=[load_case(c, index.labels) for c in index.cases[1:4]])
     assert set(anchored.maps) == {"seg_a"}
     assert np.all((anchored.maps["seg_a"] >= 0) & (anchored.maps["seg_a"] <= 1))
+
+
+def test_mc_dropout_draws_equal_whole_passes_with_dropout_on(msd, tmp_path):
+    from relunet.data.layouts import index_dataset, load_case
+    from relunet.inference.predict import SampleAgreement
+
+    _train(msd, tmp_path / "run", epochs=1, kind="mcdropout")
+    predictor, _ = open_predictor(tmp_path / "run", None, "cpu", mc_samples=4)
+    index = index_dataset(msd)
+    case = load_case(index.cases[0], index.labels)
+    torch.manual_seed(7)
+    fast = predictor.predict(case)
+
+    def whole_pass(batch, depth):
+        predictor.model.head.train()
+        return {"seg_a": torch.sigmoid(predictor.model(batch))}
+
+    torch.manual_seed(7)
+    draws = SampleAgreement()
+    for _ in range(4):
+        draws.add(predictor._maps(case, whole_pass)["seg_a"])
+    assert np.allclose(fast.maps["seg_a"], draws.mean, atol=1e-6)
+    assert fast.confidence == pytest.approx(draws.agreement)
+    assert fast.confidence < 1.0  # the draws differ
+
+
+def test_anchors_in_one_batch_equal_anchors_one_at_a_time(tmp_path):
+    from conftest import write_pictures
+
+    from relunet.data.layouts import index_dataset, load_case
+
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    train_fold(
+        data,
+        tmp_path / "run",
+        fold=0,
+        device="cpu",
+        model={"kind": "relation", **SMALL},
+        data_cfg={"folds": 3},
+        train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4},
+    )
+    predictor, _ = open_predictor(tmp_path / "run", None, "cpu")
+    index = index_dataset(data)
+    case, *anchors = [load_case(c, index.labels) for c in index.cases]
+    batched = predictor.predict(case, anchors=anchors)
+    predictor.batch_size = 1
+    single = predictor.predict(case, anchors=anchors)
+    assert np.allclose(batched.maps["seg_a"], single.maps["seg_a"], atol=1e-5)
+    assert batched.confidence == pytest.approx(single.confidence)
 
 
 def test_flip_tta_and_ensemble_give_a_mean_map_and_pairwise_confidence(msd, tmp_path):

@@ -64,6 +64,7 @@ def train(
         bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on GPU).")
     ] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="Use torch.compile.")] = False,
+    flips: Annotated[bool, typer.Option("--flips", help="Random flips of the training inputs.")] = False,
     device: Device = "auto",
 ) -> None:
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
@@ -83,6 +84,7 @@ def train(
             samples_per_epoch=samples_per_epoch,
             amp=amp,
             compile=compile_model or None,
+            flips=flips or None,
         )
         data_cfg = _given(
             dims=dims,
@@ -207,6 +209,9 @@ def crossval(
     image_size: Annotated[int | None, typer.Option(help="Resize 2D images to this side.")] = None,
     labels: Annotated[str | None, typer.Option(help="Classes as label sets, e.g. '1;2'.")] = None,
     window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
+    failure_threshold: Annotated[
+        float, typer.Option(help="Dice below which a test case is a failure to detect.")
+    ] = 0.7,
     device: Device = "auto",
 ) -> None:
     """Cross-validate every method: train, predict each test fold, evaluate, aggregate (resumable)."""
@@ -237,6 +242,7 @@ def crossval(
             train=train_cfg,
             device=device,
             log=console.log,
+            failure_threshold=failure_threshold,
         )
         for name, entry in summary.items():
             console.print(
@@ -251,13 +257,16 @@ def crossval(
 @app.command()
 def report(
     folder: Annotated[Path, typer.Argument(help="Folder written by `relunet crossval`.")],
+    data: Annotated[
+        Path | None, typer.Option(help="The dataset, if it moved since training (for the example figures).")
+    ] = None,
 ) -> None:
     """Tables, figures and one self-contained HTML page for a cross-validation folder."""
 
     def call() -> None:
         from relunet.reporting.report import build_report
 
-        typer.echo(f"written: {build_report(folder)}")
+        typer.echo(f"written: {build_report(folder, data)}")
 
     _guarded(call)
 

@@ -86,6 +86,8 @@ class TrainConfig:
         amp: bf16 mixed precision; None = on for CUDA, off on the CPU.
         channels_last: channels-last layout for 2D models; None = on for CUDA.
         compile: wrap the model in `torch.compile`.
+        flips: flip each training input along each spatial axis with probability 1/2 (what
+            flip test-time augmentation needs: a model that has seen flipped images).
     """
 
     epochs: int = 100
@@ -101,6 +103,7 @@ class TrainConfig:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool = False
+    flips: bool = False
 
 
 @dataclass(frozen=True)

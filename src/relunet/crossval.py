@@ -1,11 +1,13 @@
 """Cross-validation of every method: train, predict the test fold, evaluate, aggregate.
 
-Per fold, every model a method needs is trained, the test fold is predicted with every
-method and evaluated; then the folds are aggregated.
+Per fold and method (those needing the fewest models of their own first: the Relation U-Net,
+the U-Net, flip TTA, MC dropout, the ensemble), the models the method needs are trained unless an
+earlier method trained them, the test fold is predicted and evaluated, and the method's
+results are written; then the folds are aggregated.
 
 Layout of the output folder `DIR`:
 
-    DIR/models/<kind>_seed<S>/            a `relunet train` run folder per trained model
+    DIR/models/<kind>[_flips]_seed<S>/    a `relunet train` run folder per trained model
     DIR/methods/<method>/fold_K/          per_case.csv, summary.json, predictions/ (masks, npz)
     DIR/summary.json                      per method: mean and std over folds of each metric
 
@@ -38,6 +40,10 @@ from relunet.training.run import train_fold
 from relunet.types import Case
 
 ENSEMBLE_SIZE = 5
+#: a test case whose Dice is below this is a failure the confidence should find
+FAILURE_THRESHOLD = 0.7
+#: confidence metrics recomputed on all folds' test cases together
+POOLED = ("pearson", "spearman", "aurc", "eaurc", "auroc_failure")
 
 
 @dataclass(frozen=True)
@@ -49,13 +55,15 @@ class Method:
         model: the kind of trained model it uses ("relation", "unet", "mcdropout").
         how: "predict" (the model's own way), "anchors_train", "anchors_test", "ensemble" or "tta".
         n: anchors, MC-dropout draws or ensemble members.
-        passes: forward passes of one network per sample.
+        flips: its model trains on randomly flipped inputs (flip test-time augmentation needs a
+            model that has seen flipped images).
     """
 
     name: str
     model: str
     how: str = "predict"
     n: int = 1
+    flips: bool = False
 
     @property
     def passes(self) -> int:
@@ -67,6 +75,10 @@ class Method:
         """Training seeds of the models it needs."""
         return tuple(range(ENSEMBLE_SIZE)) if self.how == "ensemble" else (0,)
 
+    def run_name(self, seed: int) -> str:
+        """Folder under `DIR/models` of its model trained with `seed`."""
+        return f"{self.model}{'_flips' if self.flips else ''}_seed{seed}"
+
 
 def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20, 200)) -> list[Method]:
     """The methods of the paper and the stronger baselines, in table order."""
@@ -74,7 +86,7 @@ def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20,
         Method("unet", "unet"),
         *(Method(f"mcdropout_n{n}", "mcdropout", n=n) for n in mc),
         Method("ensemble_5", "unet", "ensemble", ENSEMBLE_SIZE),
-        Method("unet_flip_tta", "unet", "tta"),
+        Method("unet_flip_tta", "unet", "tta", flips=True),
         Method("relation_self_pair", "relation"),
         *(Method(f"relation_anchors_train_n{n}", "relation", "anchors_train", n) for n in anchors),
         *(Method(f"relation_anchors_test_n{n}", "relation", "anchors_test", n) for n in anchors),
@@ -105,55 +117,83 @@ def crossval(
     device: str = "auto",
     seed: int = 0,
     log: Callable[[str], None] = print,
+    failure_threshold: float = FAILURE_THRESHOLD,
 ) -> dict:
-    """Run (or continue) the cross-validation and return the aggregated summary."""
+    """Run (or continue) the cross-validation and return the aggregated summary.
+
+    A test case with Dice below `failure_threshold` counts as a failure (AUROC of finding them).
+    """
     methods = methods or all_methods()
     out = Path(out)
-    epochs = (train or {}).get("epochs", TrainConfig().epochs)
+    training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
     index = index_dataset(data)
     todo = range(folds) if fold is None else [fold]
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
     for k in todo:
         pending = [m for m in methods if not (_method_dir(out, m, k) / "summary.json").is_file()]
-        if not pending:
-            continue
-        train_seconds = {}
-        for kind, model_seed in sorted({(m.model, s) for m in pending for s in m.seeds}):
-            run = out / "models" / f"{kind}_seed{model_seed}"
-            checkpoint = run / f"fold_{k}" / CHECKPOINT_NAME
-            done = checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs
-            log(f"fold {k}: {'trained already' if done else 'train'} {run.name}")
-            if not done:
-                train_fold(
-                    data,
-                    run,
-                    fold=k,
-                    resume=True,
-                    device=device,
-                    model={"kind": kind},
-                    data_cfg={"folds": folds, **(data_cfg or {})},
-                    train={**(train or {}), "seed": model_seed},
-                )
-            train_seconds[(kind, model_seed)] = _train_seconds(run / f"fold_{k}" / "history.csv")
-        test_ids = json.loads((out / "models" / f"{pending[0].model}_seed0" / "splits.json").read_text())
-        cases = load_cases(index.subset(test_ids["folds"][k]["test"]))
-        for method in pending:
+        cases: list[Case] | None = None
+        for method in sorted(pending, key=_models_to_train):
+            seconds = sum(training.ensure(out / "models", k, method, s, log) for s in method.seeds)
+            if cases is None:
+                splits = json.loads((out / "models" / method.run_name(0) / "splits.json").read_text())
+                cases = load_cases(index.subset(splits["folds"][k]["test"]))
             log(f"fold {k}: evaluate {method.name}")
-            seconds = sum(train_seconds[(method.model, s)] for s in method.seeds)
-            evaluate_method(out, method, k, cases, seconds, device, seed)
-    summary = aggregate(out, methods)
+            evaluate_method(out, method, k, cases, seconds, device, seed, failure_threshold)
+    summary = aggregate(out, methods, failure_threshold)
     write_json(out / "summary.json", summary)
     return summary
 
 
+@dataclass(frozen=True)
+class _Training:
+    """How every model of the cross-validation is trained."""
+
+    data: Path
+    folds: int
+    data_cfg: dict
+    train: dict
+    device: str
+
+    def ensure(
+        self, models: Path, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
+    ) -> float:
+        """Train (or finish) one model of a method for one fold unless it is done.
+
+        Returns its training seconds.
+        """
+        run = models / method.run_name(model_seed)
+        fold_dir = run / f"fold_{fold}"
+        epochs = self.train.get("epochs", TrainConfig().epochs)
+        checkpoint = fold_dir / CHECKPOINT_NAME
+        if not (checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs):
+            log(f"fold {fold}: train {run.name}")
+            train_fold(
+                self.data,
+                run,
+                fold=fold,
+                resume=True,
+                device=self.device,
+                model={"kind": method.model},
+                data_cfg={"folds": self.folds, **self.data_cfg},
+                train={**self.train, "seed": model_seed, **({"flips": True} if method.flips else {})},
+            )
+        return _train_seconds(fold_dir / "history.csv")
+
+
 def evaluate_method(
-    out: Path, method: Method, fold: int, cases: list[Case], train_seconds: float, device: str, seed: int
+    out: Path,
+    method: Method,
+    fold: int,
+    cases: list[Case],
+    train_seconds: float,
+    device: str,
+    seed: int,
+    failure_threshold: float = FAILURE_THRESHOLD,
 ) -> dict:
     """Predict and score the test cases of one fold with one method; write its tables."""
     members = [
-        open_predictor(out / "models" / f"{method.model}_seed{s}", fold, device, method.n)[0]
-        for s in method.seeds
+        open_predictor(out / "models" / method.run_name(s), fold, device, method.n)[0] for s in method.seeds
     ]
     predictor = members[0]
     pool = _anchor_pool(out, method, fold, cases, predictor)
@@ -169,7 +209,7 @@ def evaluate_method(
     summary = {
         "method": method.name,
         "fold": fold,
-        **summarise(rows),
+        **summarise(rows, failure_threshold=failure_threshold),
         "forward_passes": method.passes * len(method.seeds),
         "seconds_per_case": float(np.mean(seconds)),
         "train_seconds": train_seconds,
@@ -179,8 +219,12 @@ def evaluate_method(
     return summary
 
 
-def aggregate(out: Path, methods: list[Method]) -> dict:
-    """Mean and std over the finished folds of every numeric summary value, per method."""
+def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILURE_THRESHOLD) -> dict:
+    """Per method: mean and std over the folds of each summary value, and pooled confidence metrics.
+
+    `pooled_<metric>` is computed on all folds' test cases together; pooling matters where a
+    fold holds few failures: a fold without one has no AUROC.
+    """
     result = {}
     for method in methods:
         paths = sorted((out / "methods" / method.name).glob("fold_*/summary.json"))
@@ -193,8 +237,23 @@ def aggregate(out: Path, methods: list[Method]) -> dict:
             values = np.array([f[key] for f in folds if f.get(key) is not None], float)
             entry[f"{key}_mean"] = float(values.mean()) if len(values) else None
             entry[f"{key}_std"] = float(values.std()) if len(values) else None
+        rows = _pooled_rows(paths)
+        pooled = summarise(rows, failure_threshold=failure_threshold)
+        entry |= {f"pooled_{k}": pooled[k] for k in POOLED}
+        entry["pooled_failures"] = sum(r["dice_seg_a"] < failure_threshold for r in rows)
         result[method.name] = entry
     return result
+
+
+def _pooled_rows(summaries: list[Path]) -> list[dict]:
+    """The per-case rows (numbers as floats) beside each fold's summary.json, all folds together."""
+    rows = []
+    for path in summaries:
+        with (path.parent / "per_case.csv").open(newline="") as handle:
+            rows += [
+                {k: v if k == "case_id" else float(v) for k, v in r.items()} for r in csv.DictReader(handle)
+            ]
+    return rows
 
 
 def _predict(
@@ -210,12 +269,17 @@ def _predict(
     return members[0].predict(case)
 
 
+def _models_to_train(method: Method) -> tuple[int, bool, bool, bool]:
+    """Sort key: the Relation U-Net's methods, the U-Net's, flip TTA, MC dropout, the ensemble."""
+    return len(method.seeds), method.model == "mcdropout", method.flips, method.model != "relation"
+
+
 def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], predictor: Predictor) -> list[Case]:
     if method.how == "anchors_test":
         return cases
     if method.how != "anchors_train":
         return []
-    run = out / "models" / f"{method.model}_seed0"
+    run = out / "models" / method.run_name(0)
     train_ids = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
     index = index_dataset(predictor.config.data.path)
     return load_cases(index.subset(train_ids), with_label=False)

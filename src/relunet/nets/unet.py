@@ -35,3 +35,23 @@ class SegmentationUNet(nn.Module):
         """Map `x` of shape `(B, C, *S)` to logits `(B, K, *S)`."""
         check_input(x, self.spatial_dims, self.in_channels)
         return self.backbone(x)
+
+    @property
+    def head(self) -> nn.Module:
+        """The last layer (dropout, if any, then a 1x1 convolution): features `(B, F, *S)` to logits."""
+        return self.backbone.final_conv
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map `(B, F, *S)`, the input of `head`, for `x` of shape `(B, C, *S)`.
+
+        `self.head(self.features(x))` equals `self(x)`; MC dropout computes the features once and
+        draws only the head.
+        """
+        check_input(x, self.spatial_dims, self.in_channels)
+        captured: list[torch.Tensor] = []
+        hook = self.head.register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
+        try:
+            self.backbone(x)
+        finally:
+            hook.remove()
+        return captured[0]

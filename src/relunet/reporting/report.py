@@ -33,8 +33,11 @@ STYLE = (
 PANELS = 12
 
 
-def build_report(folder: Path) -> Path:
-    """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path."""
+def build_report(folder: Path, data: Path | None = None) -> Path:
+    """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path.
+
+    The example figures read the images from `data`, by default the dataset the models trained on.
+    """
     folder = Path(folder)
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
@@ -43,7 +46,8 @@ def build_report(folder: Path) -> Path:
     rows = {name: read_per_case(folder, name) for name in summary}
     dataset = _dataset_name(folder)
     out = folder / "report"
-    title = f"{dataset}, {max(s['n_folds'] for s in summary.values())} folds"
+    n_folds = max(s["n_folds"] for s in summary.values())
+    title = f"{dataset}, {n_folds} fold{'s' if n_folds > 1 else ''}"
     figs = [
         figures.pearson_bars(summary, out / "figures" / "pearson.png", f"Pearson per method — {title}"),
         figures.coverage_curves(rows, out / "figures" / "coverage.png", f"Dice vs coverage — {title}"),
@@ -51,7 +55,7 @@ def build_report(folder: Path) -> Path:
         figures.scatter_grid(rows, out / "figures" / "scatter.png", f"Confidence vs Dice — {title}"),
     ]
     if RELATION in rows and rows[RELATION]:
-        ranked, relations = _case_panels(folder, rows[RELATION])
+        ranked, relations = _case_panels(folder, rows[RELATION], data)
         figs.append(
             figures.case_panels(
                 ranked, out / "figures" / "ranked_cases.png", "Test cases ranked by C (least confident first)"
@@ -120,6 +124,28 @@ def render_tables(summary: dict, dataset: str) -> str:
         )
     lines += [
         "",
+        "passes: forward passes per input sample (anchors: one per anchor; ensemble: one per member;"
+        " flip TTA: the image and its flips; MC dropout: one pass, then its last layer drawn n times)."
+        " s/case: inference only. train min: all models the method needs, per fold.",
+        "",
+        "## Confidence quality, all folds' test cases pooled",
+        "",
+        "| method | Pearson | Spearman | AURC | e-AURC | AUROC failure | failures / cases |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s in summary.items():
+        cases = round((s.get("n_cases_mean") or 0) * s["n_folds"])
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_num(s.get(f"pooled_{k}")) for k in ("pearson", "spearman", "aurc", "eaurc"))
+            + f" | {_num(s.get('pooled_auroc_failure'))} | {s.get('pooled_failures', '—')} / {cases} |"
+        )
+    threshold = next(iter(summary.values())).get("failure_threshold_mean", 0.7)
+    lines += [
+        "",
+        f"A failure is a test case with Dice below {threshold:g}; AUROC of finding the failures by low"
+        " confidence (— where no case failed, or every case did).",
+        "",
         "## Mean Dice of the d % most confident cases",
         "",
         "| method | " + " | ".join(f"{d}%" for d in COVERAGES) + " |",
@@ -132,10 +158,15 @@ def render_tables(summary: dict, dataset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _case_panels(folder: Path, cases: list[dict]) -> tuple[list[dict], list[dict]]:
+def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
     """Panels for the ranked-cases figure and the union/intersection figure."""
     config = load_config(folder / "models" / "relation_seed0" / "config.yaml")
-    index = index_dataset(config.data.path)
+    source = Path(data or config.data.path)
+    if not source.exists():
+        raise InputError(
+            f"{source}: the dataset the models trained on is not there; give its place with --data"
+        )
+    index = index_dataset(source)
     files = {c.case_id: c for c in index.cases}
     ordered = sorted(cases, key=lambda c: c["C"])
     picks = [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]

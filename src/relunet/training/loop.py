@@ -22,6 +22,7 @@ from relunet.data.pairing import draw_partners
 from relunet.data.training_set import TrainingSet
 from relunet.device import autocast, prepare_model
 from relunet.nets import RelationUNet
+from relunet.training.augment import random_flips
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from relunet.training.distributed import Distributed
 from relunet.training.losses import SegmentationLoss, relation_loss
@@ -83,7 +84,9 @@ def fit(
             for begin in range(0, n_per_epoch, batch_size):
                 batch = slice(begin, begin + batch_size)
                 with autocast(device, cfg.amp):
-                    loss, parts = batch_loss(net, takes_pairs, data, first[batch], partners[batch], criterion)
+                    loss, parts = batch_loss(
+                        net, takes_pairs, data, first[batch], partners[batch], criterion, cfg.flips
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -151,15 +154,21 @@ def batch_loss(
     first: np.ndarray,
     partners: np.ndarray,
     criterion: SegmentationLoss,
+    flips: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one batch (data already on the model's device).
 
-    Four heads on pairs for the Relation U-Net, one head otherwise.
+    Four heads on pairs for the Relation U-Net, one head otherwise; `flips` flips each input
+    (and its target) at random along each spatial axis.
     """
     first, partners = torch.from_numpy(first), torch.from_numpy(partners)
     x1, s1 = data.images[first], data.targets[first]
+    if flips:
+        x1, s1 = random_flips(x1, s1)
     if takes_pairs:
         x2, s2 = data.images[partners], data.targets[partners]
+        if flips:
+            x2, s2 = random_flips(x2, s2)
         loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
     else:
         loss = criterion(model(x1), s1)
