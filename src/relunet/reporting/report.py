@@ -112,13 +112,15 @@ def render_tables(summary: dict, dataset: str) -> str:
         "",
         "## Confidence quality (mean ± std over folds)",
         "",
-        "| method | Pearson | Spearman | AURC | e-AURC | AUROC failure | passes | s/case | train min |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| method | folds | Pearson | Spearman | AURC | e-AURC | AUROC failure | passes | s/case "
+        "| train min |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in summary.items():
         train_minutes = (s.get("train_seconds_mean") or 0) / 60
         lines.append(
-            f"| {name} | {_pm(s, 'pearson')} | {_pm(s, 'spearman')} | {_pm(s, 'aurc')} | {_pm(s, 'eaurc')} "
+            f"| {name} | {s['n_folds']} | {_pm(s, 'pearson')} | {_pm(s, 'spearman')} | {_pm(s, 'aurc')} "
+            f"| {_pm(s, 'eaurc')} "
             f"| {_pm(s, 'auroc_failure')} | {_num(s.get('forward_passes_mean'), 0)} "
             f"| {_num(s.get('seconds_per_case_mean'), 3)} | {_num(train_minutes, 1)} |"
         )
