@@ -32,7 +32,7 @@ from relunet.data.layouts import index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError
-from relunet.evaluation.summary import summarise
+from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
 from relunet.inference.predict import Prediction, Predictor, ensemble_predict
 from relunet.inference.runs import case_row, open_predictor
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
@@ -40,8 +40,6 @@ from relunet.training.run import train_fold
 from relunet.types import Case
 
 ENSEMBLE_SIZE = 5
-#: a test case whose Dice is below this is a failure the confidence should find
-FAILURE_THRESHOLD = 0.7
 #: confidence metrics recomputed on all folds' test cases together
 POOLED = ("pearson", "spearman", "aurc", "eaurc", "auroc_failure")
 
@@ -237,23 +235,12 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
             values = np.array([f[key] for f in folds if f.get(key) is not None], float)
             entry[f"{key}_mean"] = float(values.mean()) if len(values) else None
             entry[f"{key}_std"] = float(values.std()) if len(values) else None
-        rows = _pooled_rows(paths)
+        rows = read_per_case(out, method.name)
         pooled = summarise(rows, failure_threshold=failure_threshold)
         entry |= {f"pooled_{k}": pooled[k] for k in POOLED}
         entry["pooled_failures"] = sum(r["dice_seg_a"] < failure_threshold for r in rows)
         result[method.name] = entry
     return result
-
-
-def _pooled_rows(summaries: list[Path]) -> list[dict]:
-    """The per-case rows (numbers as floats) beside each fold's summary.json, all folds together."""
-    rows = []
-    for path in summaries:
-        with (path.parent / "per_case.csv").open(newline="") as handle:
-            rows += [
-                {k: v if k == "case_id" else float(v) for k, v in r.items()} for r in csv.DictReader(handle)
-            ]
-    return rows
 
 
 def _predict(

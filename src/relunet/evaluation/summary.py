@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import numpy as np
 
 from relunet.evaluation.metrics import aurc, excess_aurc, failure_auroc, kept_mean, pearson, spearman
 
 COVERAGES = tuple(range(10, 101, 10))
+#: a test case whose Dice is below this is a failure the confidence should find
+FAILURE_THRESHOLD = 0.7
 
 
 def summarise(
     rows: list[dict[str, float | str]],
     confidence: str = "C",
     dice: str = "dice_seg_a",
-    failure_threshold: float = 0.7,
+    failure_threshold: float = FAILURE_THRESHOLD,
 ) -> dict[str, float | int | None]:
     """Summarise per-case rows into a flat dict.
 
@@ -41,3 +45,17 @@ def summarise(
     for d in COVERAGES:
         summary[f"dice_at_coverage_{d}"] = kept_mean(conf, score, d / 100)
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
+
+
+def read_per_case(folder: Path, method: str) -> list[dict]:
+    """All folds' per-case rows of a cross-validated method (numbers as floats), with their fold.
+
+    Reads `folder/methods/<method>/fold_K/per_case.csv`.
+    """
+    rows = []
+    for path in sorted((Path(folder) / "methods" / method).glob("fold_*/per_case.csv")):
+        fold = int(path.parent.name.split("_")[1])
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                rows.append({"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}})
+    return rows

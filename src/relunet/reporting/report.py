@@ -6,7 +6,6 @@ Reads only files (summary.json, per-case tables, saved predictions, the dataset)
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 from pathlib import Path
@@ -18,7 +17,7 @@ from relunet.config import load_config
 from relunet.data.layouts import index_dataset, load_case
 from relunet.data.preprocess import label_targets
 from relunet.errors import InputError
-from relunet.evaluation.summary import COVERAGES
+from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD, read_per_case
 from relunet.reporting import figures
 
 #: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
@@ -71,17 +70,6 @@ def build_report(folder: Path, data: Path | None = None) -> Path:
     page = out / "report.html"
     write_text(page, _html(title, tables, figs, rows))
     return page
-
-
-def read_per_case(folder: Path, method: str) -> list[dict]:
-    """All folds' per-case rows of a method (numbers as floats), with their fold."""
-    rows = []
-    for path in sorted((Path(folder) / "methods" / method).glob("fold_*/per_case.csv")):
-        fold = int(path.parent.name.split("_")[1])
-        with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                rows.append({"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}})
-    return rows
 
 
 def render_tables(summary: dict, dataset: str) -> str:
@@ -142,7 +130,7 @@ def render_tables(summary: dict, dataset: str) -> str:
             + " | ".join(_num(s.get(f"pooled_{k}")) for k in ("pearson", "spearman", "aurc", "eaurc"))
             + f" | {_num(s.get('pooled_auroc_failure'))} | {s.get('pooled_failures', '—')} / {cases} |"
         )
-    threshold = next(iter(summary.values())).get("failure_threshold_mean", 0.7)
+    threshold = next(iter(summary.values())).get("failure_threshold_mean", FAILURE_THRESHOLD)
     lines += [
         "",
         f"A failure is a test case with Dice below {threshold:g}; AUROC of finding the failures by low"
