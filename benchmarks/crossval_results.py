@@ -110,8 +110,7 @@ def main() -> None:
 def _run_children(args: argparse.Namespace, folds: range) -> None:
     """One child process per fold, `args.jobs` at a time, all stopped at `args.time_limit`."""
     deadline = time.monotonic() + (args.time_limit or float("inf"))
-    forwarded = [a for a in sys.argv[1:] if a not in ("--publish-only",)]
-    base = [sys.executable, __file__, *_without(forwarded, ("--jobs", "--time-limit")), "--no-publish"]
+    base = [sys.executable, __file__, *_without(sys.argv[1:], ("--jobs", "--time-limit")), "--no-publish"]
     waiting, running = list(folds), []
     while (waiting or running) and time.monotonic() < deadline:
         while waiting and len(running) < args.jobs:
