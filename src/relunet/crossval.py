@@ -221,7 +221,8 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
     """Per method: mean and std over the folds of each summary value, and pooled confidence metrics.
 
     `pooled_<metric>` is computed on all folds' test cases together; pooling matters where a
-    fold holds few failures: a fold without one has no AUROC.
+    fold holds few failures: a fold without one has no AUROC. `pearson_by_fold` keeps each fold's
+    Pearson, so methods run on different folds can be compared fold by fold.
     """
     result = {}
     for method in methods:
@@ -239,6 +240,7 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
         pooled = summarise(rows, failure_threshold=failure_threshold)
         entry |= {f"pooled_{k}": pooled[k] for k in POOLED}
         entry["pooled_failures"] = sum(r["dice_seg_a"] < failure_threshold for r in rows)
+        entry["pearson_by_fold"] = {str(f["fold"]): f.get("pearson") for f in folds}
         result[method.name] = entry
     return result
 

@@ -91,11 +91,11 @@ def render_tables(summary: dict, dataset: str) -> str:
     lines += [
         "## Table 2 — Dice of `seg_a` per method (mean ± std over folds)",
         "",
-        "| method | Dice | paper |",
-        "| --- | ---: | ---: |",
+        "| method | folds | Dice | paper |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for name, s in summary.items():
-        lines.append(f"| {name} | {_pm(s, 'dice_seg_a_mean')} | {_num(paper.get(name))} |")
+        lines.append(f"| {name} | {s['n_folds']} | {_pm(s, 'dice_seg_a_mean')} | {_num(paper.get(name))} |")
     lines += [
         "",
         "## Confidence quality (mean ± std over folds)",
@@ -135,6 +135,7 @@ def render_tables(summary: dict, dataset: str) -> str:
         "",
         f"A failure is a test case with Dice below {threshold:g}; AUROC of finding the failures by low"
         " confidence (— where no case failed, or every case did).",
+        *_pearson_by_fold(summary),
         "",
         "## Mean Dice of the d % most confident cases",
         "",
@@ -146,6 +147,22 @@ def render_tables(summary: dict, dataset: str) -> str:
             f"| {name} | " + " | ".join(_num(s.get(f"dice_at_coverage_{d}_mean")) for d in COVERAGES) + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _pearson_by_fold(summary: dict) -> list[str]:
+    """Markdown lines: each method's Pearson on each fold, for comparisons on the same test cases."""
+    folds = sorted({int(k) for s in summary.values() for k in s.get("pearson_by_fold", {})})
+    lines = [
+        "",
+        "## Pearson of confidence with Dice, per fold",
+        "",
+        "| method | " + " | ".join(f"fold {k}" for k in folds) + " |",
+        "| --- |" + " ---: |" * len(folds),
+    ]
+    for name, s in summary.items():
+        by_fold = s.get("pearson_by_fold", {})
+        lines.append(f"| {name} | " + " | ".join(_num(by_fold.get(str(k))) for k in folds) + " |")
+    return lines
 
 
 def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
@@ -266,9 +283,11 @@ def _dataset_name(folder: Path) -> str:
 
 
 def _pm(summary: dict, key: str) -> str:
-    """`mean ± std` over folds of a per-fold summary value."""
+    """`mean ± std` over folds of a per-fold summary value; the value alone from a single fold."""
     mean, std = summary.get(f"{key}_mean"), summary.get(f"{key}_std")
-    return "—" if mean is None else f"{mean:.3f} ± {std or 0:.3f}"
+    if mean is None:
+        return "—"
+    return f"{mean:.3f}" if summary.get("n_folds", 0) < 2 else f"{mean:.3f} ± {std or 0:.3f}"
 
 
 def _num(value: float | None, digits: int = 3) -> str:

@@ -1,0 +1,29 @@
+"""The report's tables: what they say for methods run on different numbers of folds."""
+
+from relunet.reporting.report import render_tables
+
+
+def entry(n_folds: int, pearson_by_fold: dict[str, float]) -> dict:
+    return {
+        "n_folds": n_folds,
+        "n_cases_mean": 10.0,
+        "dice_seg_a_mean_mean": 0.85,
+        "dice_seg_a_mean_std": 0.02,
+        "pearson_mean": 0.6,
+        "pearson_std": 0.1,
+        "pearson_by_fold": pearson_by_fold,
+    }
+
+
+def test_single_fold_methods_show_no_spread_and_every_fold_has_a_column():
+    summary = {
+        "unet": entry(3, {"0": 0.5, "1": 0.7, "2": 0.6}),
+        "mcdropout_n200": entry(1, {"1": 0.4}),
+    }
+    tables = render_tables(summary, "Task04_Hippocampus")
+    lines = tables.splitlines()
+    assert "| unet | 3 | 0.850 ± 0.020 | 0.828 |" in lines
+    assert "| mcdropout_n200 | 1 | 0.850 | — |" in lines
+    assert "| method | fold 0 | fold 1 | fold 2 |" in lines
+    assert "| unet | 0.500 | 0.700 | 0.600 |" in lines
+    assert "| mcdropout_n200 | — | 0.400 | — |" in lines
