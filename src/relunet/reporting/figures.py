@@ -32,13 +32,20 @@ FIXED = {
 
 
 def pearson_bars(summary: dict, path: Path, title: str) -> Path:
-    """Fig. 4a: Pearson of confidence and Dice per method, mean ± std over folds."""
+    """Fig. 4a: Pearson of confidence and Dice per method, mean ± std over folds.
+
+    A method run on fewer folds than the others says how many under its name.
+    """
     names = [m for m in summary if summary[m].get("pearson_mean") is not None]
     means = [summary[m]["pearson_mean"] for m in names]
     stds = [summary[m]["pearson_std"] or 0 for m in names]
+    most = max((summary[m]["n_folds"] for m in names), default=0)
+    labels = [
+        m if summary[m]["n_folds"] == most else f"{m} ({summary[m]['n_folds']}/{most} folds)" for m in names
+    ]
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(names)), 3.6))
     ax.bar(range(len(names)), means, yerr=stds, color=[_colour(n) for n in names], capsize=3)
-    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+    ax.set_xticks(range(len(names)), labels, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("Pearson(confidence, Dice)")
     ax.set_ylim(min(0, *means) - 0.05, 1)
     ax.axhline(0, color="black", linewidth=0.6)
