@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -135,33 +136,34 @@ def render_tables(summary: dict, dataset: str) -> str:
         "",
         f"A failure is a test case with Dice below {threshold:g}; AUROC of finding the failures by low"
         " confidence (— where no case failed, or every case did).",
-        *_pearson_by_fold(summary),
-        "",
-        "## Mean Dice of the d % most confident cases",
-        "",
-        "| method | " + " | ".join(f"{d}%" for d in COVERAGES) + " |",
-        "| --- |" + " ---: |" * len(COVERAGES),
     ]
-    for name, s in summary.items():
-        lines.append(
-            f"| {name} | " + " | ".join(_num(s.get(f"dice_at_coverage_{d}_mean")) for d in COVERAGES) + " |"
-        )
+    folds = sorted({int(k) for s in summary.values() for k in s.get("pearson_by_fold", {})})
+    lines += _per_method_table(
+        "Pearson of confidence with Dice, per fold",
+        summary,
+        {f"fold {k}": lambda s, k=k: s.get("pearson_by_fold", {}).get(str(k)) for k in folds},
+    )
+    lines += _per_method_table(
+        "Mean Dice of the d % most confident cases",
+        summary,
+        {f"{d}%": lambda s, d=d: s.get(f"dice_at_coverage_{d}_mean") for d in COVERAGES},
+    )
     return "\n".join(lines) + "\n"
 
 
-def _pearson_by_fold(summary: dict) -> list[str]:
-    """Markdown lines: each method's Pearson on each fold, for comparisons on the same test cases."""
-    folds = sorted({int(k) for s in summary.values() for k in s.get("pearson_by_fold", {})})
+def _per_method_table(
+    title: str, summary: dict, columns: dict[str, Callable[[dict], float | None]]
+) -> list[str]:
+    """Markdown lines of a table with a row per method and a number per column (`column(entry)`)."""
     lines = [
         "",
-        "## Pearson of confidence with Dice, per fold",
+        f"## {title}",
         "",
-        "| method | " + " | ".join(f"fold {k}" for k in folds) + " |",
-        "| --- |" + " ---: |" * len(folds),
+        "| method | " + " | ".join(columns) + " |",
+        "| --- |" + " ---: |" * len(columns),
     ]
     for name, s in summary.items():
-        by_fold = s.get("pearson_by_fold", {})
-        lines.append(f"| {name} | " + " | ".join(_num(by_fold.get(str(k))) for k in folds) + " |")
+        lines.append(f"| {name} | " + " | ".join(_num(value(s)) for value in columns.values()) + " |")
     return lines
 
 
