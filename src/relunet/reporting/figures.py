@@ -34,11 +34,12 @@ FIXED = {
 def pearson_bars(summary: dict, path: Path, title: str) -> Path:
     """Fig. 4a: Pearson of confidence and Dice per method, mean ± std over folds.
 
-    A method run on fewer folds than the others says how many under its name.
+    A method run on fewer folds than the others says how many under its name; a method run on
+    one fold has no error bar.
     """
     names = [m for m in summary if summary[m].get("pearson_mean") is not None]
     means = [summary[m]["pearson_mean"] for m in names]
-    stds = [summary[m]["pearson_std"] or 0 for m in names]
+    stds = [np.nan if summary[m]["n_folds"] == 1 else summary[m]["pearson_std"] or 0 for m in names]
     most = max((summary[m]["n_folds"] for m in names), default=0)
     labels = [
         m if summary[m]["n_folds"] == most else f"{m} ({summary[m]['n_folds']}/{most} folds)" for m in names
