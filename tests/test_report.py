@@ -1,5 +1,6 @@
-"""The report's tables: what they say for methods run on different numbers of folds."""
+"""The report's tables and figure labels: what they say for methods run on different numbers of folds."""
 
+from relunet.reporting.figures import fold_labels
 from relunet.reporting.report import render_tables
 
 
@@ -27,3 +28,12 @@ def test_single_fold_methods_show_no_spread_and_every_fold_has_a_column():
     assert "| method | fold 0 | fold 1 | fold 2 |" in lines
     assert "| unet | 0.500 | 0.700 | 0.600 |" in lines
     assert "| mcdropout_n200 | — | 0.400 | — |" in lines
+
+
+def test_figures_name_the_folds_of_a_method_run_on_fewer():
+    summary = {"unet": entry(5, {}), "ensemble_5": entry(3, {}), "relation_anchors_test_n200": entry(1, {})}
+    assert fold_labels(summary) == {
+        "unet": "unet",
+        "ensemble_5": "ensemble_5 (3/5 folds)",
+        "relation_anchors_test_n200": "relation_anchors_test_n200 (1/5 folds)",
+    }

@@ -48,22 +48,24 @@ def build_report(folder: Path, data: Path | None = None) -> Path:
     out = folder / "report"
     n_folds = max(s["n_folds"] for s in summary.values())
     title = f"{dataset}, {n_folds} fold{'s' if n_folds > 1 else ''}"
+    labels = figures.fold_labels(summary)
+    fig_dir = out / "figures"
     figs = [
-        figures.pearson_bars(summary, out / "figures" / "pearson.png", f"Pearson per method — {title}"),
-        figures.coverage_curves(rows, out / "figures" / "coverage.png", f"Dice vs coverage — {title}"),
-        figures.risk_coverage_curves(rows, out / "figures" / "risk_coverage.png", f"Risk–coverage — {title}"),
-        figures.scatter_grid(rows, out / "figures" / "scatter.png", f"Confidence vs Dice — {title}"),
+        figures.pearson_bars(summary, fig_dir / "pearson.png", f"Pearson per method — {title}"),
+        figures.coverage_curves(rows, fig_dir / "coverage.png", f"Dice vs coverage — {title}", labels),
+        figures.risk_coverage_curves(rows, fig_dir / "risk_coverage.png", f"Risk–coverage — {title}", labels),
+        figures.scatter_grid(rows, fig_dir / "scatter.png", f"Confidence vs Dice — {title}", labels),
     ]
     if RELATION in rows and rows[RELATION]:
         ranked, relations = _case_panels(folder, rows[RELATION], data)
         figs.append(
             figures.case_panels(
-                ranked, out / "figures" / "ranked_cases.png", "Test cases ranked by C (least confident first)"
+                ranked, fig_dir / "ranked_cases.png", "Test cases ranked by C (least confident first)"
             )
         )
         figs.append(
             figures.case_panels(
-                relations, out / "figures" / "union_inter.png", "Union (green) and intersection (red) heads"
+                relations, fig_dir / "union_inter.png", "Union (green) and intersection (red) heads"
             )
         )
     tables = render_tables(summary, dataset)
