@@ -40,18 +40,18 @@ def fold_labels(summary: dict) -> dict[str, str]:
     }
 
 
-def pearson_bars(summary: dict, path: Path, title: str) -> Path:
+def pearson_bars(summary: dict, path: Path, title: str, labels: dict[str, str]) -> Path:
     """Fig. 4a: Pearson of confidence and Dice per method, mean ± std over folds.
 
-    A method run on one fold has no error bar.
+    `labels`: each method's name in the figure (`fold_labels`). A method run on one fold has no
+    error bar.
     """
     names = [m for m in summary if summary[m].get("pearson_mean") is not None]
     means = [summary[m]["pearson_mean"] for m in names]
     stds = [np.nan if summary[m]["n_folds"] == 1 else summary[m]["pearson_std"] or 0 for m in names]
-    labels = [fold_labels(summary)[m] for m in names]
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(names)), 3.6))
     ax.bar(range(len(names)), means, yerr=stds, color=[_colour(n) for n in names], capsize=3)
-    ax.set_xticks(range(len(names)), labels, rotation=35, ha="right", fontsize=8)
+    ax.set_xticks(range(len(names)), [labels[m] for m in names], rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("Pearson(confidence, Dice)")
     ax.set_ylim(min(0, *means) - 0.05, 1)
     ax.axhline(0, color="black", linewidth=0.6)
@@ -59,18 +59,14 @@ def pearson_bars(summary: dict, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str] | None = None) -> Path:
-    """Fig. 4b: mean Dice of the d % most confident cases, per method (cases of all its folds).
-
-    `labels`: legend text per method (default: its name).
-    """
+def coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> Path:
+    """Fig. 4b: mean Dice of the d % most confident cases, per method (cases of all its folds)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, cases in rows.items():
         conf, dice = _arrays(cases)
         order = np.argsort(-conf, kind="stable")
         kept = [dice[order[: max(1, int(np.ceil(d / 100 * len(dice))))]].mean() for d in COVERAGES]
-        label = (labels or {}).get(name, name)
-        ax.plot(COVERAGES, kept, marker="o", markersize=3, label=label, color=_colour(name))
+        ax.plot(COVERAGES, kept, marker="o", markersize=3, label=labels[name], color=_colour(name))
     ax.set_xlabel("cases kept, most confident first (%)")
     ax.set_ylabel("mean Dice of kept cases")
     ax.set_title(title)
@@ -79,13 +75,13 @@ def coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str] |
     return _save(fig, path)
 
 
-def risk_coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str] | None = None) -> Path:
-    """Risk (1 - Dice) of the kept cases against coverage, per method (`labels` as above)."""
+def risk_coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> Path:
+    """Risk (1 - Dice) of the kept cases against coverage, per method."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, cases in rows.items():
         conf, dice = _arrays(cases)
         coverage, risk = risk_coverage(conf, 1 - dice)
-        ax.step(coverage, risk, where="post", label=(labels or {}).get(name, name), color=_colour(name))
+        ax.step(coverage, risk, where="post", label=labels[name], color=_colour(name))
     ax.set_xlabel("coverage")
     ax.set_ylabel("selective risk (1 − Dice)")
     ax.set_title(title)
@@ -94,15 +90,15 @@ def risk_coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, s
     return _save(fig, path)
 
 
-def scatter_grid(rows: Rows, path: Path, title: str, labels: dict[str, str] | None = None) -> Path:
-    """Confidence against Dice, one panel per method (`labels` as above)."""
+def scatter_grid(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> Path:
+    """Confidence against Dice, one panel per method."""
     n = len(rows)
     cols = min(4, n)
     fig, axes = plt.subplots(-(-n // cols), cols, figsize=(3 * cols, 2.8 * -(-n // cols)), squeeze=False)
     for ax, (name, cases) in zip(axes.flat, rows.items(), strict=False):
         conf, dice = _arrays(cases)
         ax.scatter(conf, dice, s=8, alpha=0.6, color=_colour(name))
-        ax.set_title((labels or {}).get(name, name), fontsize=8)
+        ax.set_title(labels[name], fontsize=8)
         ax.set_xlabel("confidence", fontsize=8)
         ax.set_ylabel("Dice", fontsize=8)
     for ax in list(axes.flat)[n:]:

@@ -51,7 +51,7 @@ def build_report(folder: Path, data: Path | None = None) -> Path:
     labels = figures.fold_labels(summary)
     fig_dir = out / "figures"
     figs = [
-        figures.pearson_bars(summary, fig_dir / "pearson.png", f"Pearson per method — {title}"),
+        figures.pearson_bars(summary, fig_dir / "pearson.png", f"Pearson per method — {title}", labels),
         figures.coverage_curves(rows, fig_dir / "coverage.png", f"Dice vs coverage — {title}", labels),
         figures.risk_coverage_curves(rows, fig_dir / "risk_coverage.png", f"Risk–coverage — {title}", labels),
         figures.scatter_grid(rows, fig_dir / "scatter.png", f"Confidence vs Dice — {title}", labels),
