@@ -2,12 +2,13 @@
 copy its small outputs to docs/crossval/<name>/ and regenerate docs/results.md.
 
     python benchmarks/crossval_results.py hippocampus [--methods relation_self_pair,unet|all] \
-        [--fold K | --jobs N] [--time-limit S] [--device auto] [--data PATH] [--name NAME] [--publish-only]
+        [--fold K] [--jobs N] [--time-limit S] [--device auto] [--data PATH] [--name NAME] [--publish-only]
 
 Resumable: finished folds and methods are kept (runs/crossval/<name>/; the name defaults to the
-dataset's). `--jobs N` runs N folds at once in child processes (on a GPU, whose small-batch
-steps leave it mostly idle), stops them after `--time-limit` seconds, and publishes what
-finished. Each call's command, wall time, settings and hardware go to docs/crossval/<name>/runs.json.
+dataset's). `--jobs N` runs N worker processes that divide the models and evaluations between
+them (on a GPU, whose small-batch steps leave it mostly idle), stops them after `--time-limit`
+seconds, and publishes what finished. Each call's command, wall time, settings and hardware go
+to docs/crossval/<name>/runs.json.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--mc-samples", default="20,200")
     parser.add_argument("--fold", type=int, default=None)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=1, help="folds run at once, each in its own process")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes sharing the work")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds before --jobs children stop")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data", type=Path, default=None)
@@ -70,8 +71,8 @@ def main() -> None:
     names = None if args.methods == "all" else args.methods
     methods = select_methods(names, _ints(args.anchors), _ints(args.mc_samples))
     tic = time.perf_counter()
-    if (args.jobs > 1 or args.time_limit) and args.fold is None and not args.publish_only:
-        _run_children(args, range(args.folds))
+    if (args.jobs > 1 or args.time_limit) and not args.publish_only:
+        _run_children(args)
     elif not args.publish_only:
         crossval(data, out, args.folds, args.fold, methods, data_cfg, train_cfg, args.device)
     if args.no_publish:
@@ -93,7 +94,7 @@ def main() -> None:
                 "folds": args.folds,
                 "seconds": seconds,
                 "hardware": _hardware(args.device)
-                + (f", {args.jobs} folds at once" if args.jobs > 1 and args.fold is None else ""),
+                + (f", {args.jobs} worker processes" if args.jobs > 1 else ""),
                 "settings": {**data_cfg, **train_cfg},
             }
         )
@@ -107,19 +108,20 @@ def main() -> None:
     write_text(args.docs / "results.md", render_results(docs))
 
 
-def _run_children(args: argparse.Namespace, folds: range) -> None:
-    """One child process per fold, `args.jobs` at a time, all stopped at `args.time_limit`."""
+def _run_children(args: argparse.Namespace) -> None:
+    """`args.jobs` worker processes sharing the output folder, all stopped at `args.time_limit`.
+
+    Each worker runs the whole cross-validation (or `--fold`); the file locks of
+    `relunet.crossval` make them divide the models and evaluations between them.
+    """
     deadline = time.monotonic() + (args.time_limit or float("inf"))
-    base = [sys.executable, __file__, *_without(sys.argv[1:], ("--jobs", "--time-limit")), "--no-publish"]
-    waiting, running = list(folds), []
-    while (waiting or running) and time.monotonic() < deadline:
-        while waiting and len(running) < args.jobs:
-            running.append(subprocess.Popen([*base, "--fold", str(waiting.pop(0))]))
-        running = [p for p in running if p.poll() is None]
+    command = [sys.executable, __file__, *_without(sys.argv[1:], ("--jobs", "--time-limit")), "--no-publish"]
+    workers = [subprocess.Popen(command) for _ in range(args.jobs)]
+    while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
         time.sleep(1)
-    for child in running:
-        child.terminate()
-        child.wait()
+    for worker in workers:
+        worker.terminate()
+        worker.wait()
 
 
 def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:

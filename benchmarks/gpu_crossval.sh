@@ -1,28 +1,47 @@
 #!/usr/bin/env bash
 # A cross-validation of every method on a lent GPU machine (DATASET=isic by default; NAME names
-# the results, e.g. DATASET=hippocampus NAME=hippocampus_gpu): 5 folds at once (one process
-# each; the small network leaves the GPU mostly idle in one process), stopped after $BUDGET_S
-# seconds, resumed by calling it again on the same warm machine. Expects, carried beside the
-# checkout: .whl/ (monai and nibabel wheels for the machine's Python) and .devdata/<dataset folder>.
+# the results, e.g. DATASET=hippocampus NAME=hippocampus_gpu): $JOBS worker processes dividing
+# the models and evaluations between them (one small-batch process leaves the GPU mostly idle),
+# stopped after $BUDGET_S seconds, resumed by calling it again on the same warm machine.
+# Expects, carried beside the checkout: .whl/ (monai and nibabel wheels for the machine's Python)
+# and .devdata/<dataset folder> (or DATA=path). Further arguments go to crossval_results.py.
 # Writes to $OUT:
-#   docs.tar.gz   docs/crossval/$NAME (tables, figures, per-fold tables) and docs/results.md
-#   runs.tar.gz   runs/crossval/$NAME without checkpoints: per-case tables, summaries, training
-#                 histories, splits, and the Relation U-Net's saved masks (for the report)
-# Unpack both at the repository root here; `python benchmarks/crossval_results.py $DATASET
-# --name $NAME --publish-only` then rebuilds the report locally.
+#   docs.tar.gz     docs/crossval/$NAME (tables, figures, per-fold tables) and docs/results.md
+#   runs.tar.gz     runs/crossval/$NAME without checkpoints and saved masks: per-case tables,
+#                   summaries, training histories, splits
+#   panels.tar.gz   the Relation U-Net's saved masks of the cases the report's figures show
+#   weights_*.tar   weights of the trained models whose methods have not been evaluated yet
+#                   (benchmarks/pack_weights.py), so that they can be evaluated elsewhere
+#   log.txt         the workers' output
+# Unpack all at the repository root here (tar xzf / tar xf); `python benchmarks/crossval_results.py
+# $DATASET --name $NAME --publish-only` then rebuilds the report locally.
 set -uo pipefail
 DATASET=${DATASET:-isic}
 NAME=${NAME:-$DATASET}
 case $DATASET in isic) FOLDER=ISIC2017_Task1_256 ;; *) FOLDER=Task04_Hippocampus ;; esac
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+fi
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --methods all --jobs "${JOBS:-5}" \
-    --time-limit "${BUDGET_S:-480}" --device "${DEVICE:-cuda}" --data ".devdata/$FOLDER" \
-    2>&1 | grep -v "samples/s" | tail -n 60
+python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --methods all --jobs "${JOBS:-14}" \
+    --time-limit "${BUDGET_S:-450}" --device "${DEVICE:-cuda}" --data "${DATA:-.devdata/$FOLDER}" "$@" \
+    2>&1 | grep -v "samples/s" > "$OUT/log.txt"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
+grep -E "train|evaluate|Error|error" "$OUT/log.txt" | tail -n 40
 tar czf "$OUT/docs.tar.gz" "docs/crossval/$NAME" docs/results.md
-tar czf "$OUT/runs.tar.gz" --exclude='*.pt' --exclude="runs/crossval/$NAME/methods/[!r]*/fold_*/predictions" \
-    --exclude="runs/crossval/$NAME/methods/relation_anchors*/fold_*/predictions" "runs/crossval/$NAME"
+tar czf "$OUT/runs.tar.gz" --exclude='*.pt' --exclude='*.lock' --exclude=predictions --exclude=report "runs/crossval/$NAME"
+python3 - "runs/crossval/$NAME" >/tmp/panels.txt <<'PY'
+import sys
+from pathlib import Path
+
+from relunet.evaluation.summary import read_per_case
+from relunet.reporting.report import RELATION, panel_cases, prediction_path
+
+rows = read_per_case(Path(sys.argv[1]), RELATION)
+print("\n".join(str(prediction_path(Path(sys.argv[1]), row)) for row in panel_cases(rows) if rows))
+PY
+[ -s /tmp/panels.txt ] && tar czf "$OUT/panels.tar.gz" -T /tmp/panels.txt
+python3 benchmarks/pack_weights.py "runs/crossval/$NAME" "$OUT" --total-mib "${WEIGHTS_MIB:-40}"
 ls -la "$OUT"

@@ -1,6 +1,8 @@
 """The cross-validation end to end at CI size: 2 folds, 1 epoch, a few cases, then the report."""
 
 import json
+import threading
+import time
 
 import pytest
 from conftest import write_pictures
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 import relunet.crossval as crossval_module
 from relunet.cli import app
 from relunet.config import load_config
+from relunet.locks import try_lock
 
 METHODS = [
     "unet",
@@ -136,3 +139,47 @@ def test_pooled_metrics_find_failures_that_single_folds_cannot(tmp_path):
     assert entry["pooled_failures"] == 1
     assert entry["pooled_auroc_failure"] == 1.0
     assert entry["pooled_pearson"] > 0.9
+
+
+def test_try_lock_excludes_other_holders(tmp_path):
+    path = tmp_path / "deep" / "model.lock"
+    with try_lock(path) as first, try_lock(path) as second:
+        assert first and not second
+    with try_lock(path) as again:
+        assert again
+
+
+def test_work_held_by_another_process_is_left_to_it(tmp_path, monkeypatch):
+    """A model another process trains is skipped; the rest goes on, then it is waited for."""
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    out = tmp_path / "cv"
+    monkeypatch.setattr(crossval_module, "WAIT_SECONDS", 0.05)
+    held = threading.Event()
+
+    def other_process():
+        with try_lock(out / "models" / "relation_seed0" / "fold_0.lock"):
+            held.set()
+            while not (out / "methods" / "unet" / "fold_0" / "summary.json").is_file():
+                time.sleep(0.05)
+
+    other = threading.Thread(target=other_process)
+    other.start()
+    held.wait()
+    log = []
+    crossval_module.crossval(
+        data,
+        out,
+        folds=2,
+        fold=0,
+        methods=crossval_module.select_methods("relation_self_pair,unet", (3,), (3,)),
+        train={"epochs": 1, "samples_per_epoch": 8},
+        device="cpu",
+        log=log.append,
+    )
+    other.join()
+    assert log == [
+        "fold 0: train unet_seed0",
+        "fold 0: evaluate unet",
+        "fold 0: train relation_seed0",
+        "fold 0: evaluate relation_self_pair",
+    ]

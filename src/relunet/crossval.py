@@ -12,7 +12,9 @@ Layout of the output folder `DIR`:
     DIR/summary.json                      per method: mean and std over folds of each metric
 
 Finished folds and methods are skipped, and training resumes from checkpoints, so a killed
-cross-validation continues where it stopped; `--fold K` lets one process do one fold.
+cross-validation continues where it stopped; `--fold K` lets one process do one fold. Several
+processes may share `DIR`: each model and each evaluation is claimed with a file lock, so they
+divide the work between them (a process waits only when everything left is held by others).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ import numpy as np
 
 from relunet.atomic import atomic_path, write_csv, write_json
 from relunet.config import TrainConfig
-from relunet.data.layouts import index_dataset
+from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError
 from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
 from relunet.inference.predict import Prediction, Predictor, ensemble_predict
 from relunet.inference.runs import case_row, open_predictor
+from relunet.locks import try_lock
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from relunet.training.run import train_fold
 from relunet.types import Case
@@ -42,6 +45,8 @@ from relunet.types import Case
 ENSEMBLE_SIZE = 5
 #: confidence metrics recomputed on all folds' test cases together
 POOLED = ("pearson", "spearman", "aurc", "eaurc", "auroc_failure")
+#: seconds a process waits before looking again at work other processes hold
+WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -124,23 +129,70 @@ def crossval(
     methods = methods or all_methods()
     out = Path(out)
     training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
-    index = index_dataset(data)
-    todo = range(folds) if fold is None else [fold]
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
-    for k in todo:
-        pending = [m for m in methods if not (_method_dir(out, m, k) / "summary.json").is_file()]
-        cases: list[Case] | None = None
-        for method in sorted(pending, key=_models_to_train):
-            seconds = sum(training.ensure(out / "models", k, method, s, log) for s in method.seeds)
-            if cases is None:
-                splits = json.loads((out / "models" / method.run_name(0) / "splits.json").read_text())
-                cases = load_cases(index.subset(splits["folds"][k]["test"]))
-            log(f"fold {k}: evaluate {method.name}")
-            evaluate_method(out, method, k, cases, seconds, device, seed, failure_threshold)
+    todo = range(folds) if fold is None else [fold]
+    test_cases = _TestCases(index_dataset(data), out)
+    pending = sorted(((m, k) for k in todo for m in methods), key=lambda w: (work_order(w[0]), w[1]))
+    while pending := [(m, k) for m, k in pending if not evaluated(out, m, k)]:
+        if not any(
+            _advance(out, m, k, training, test_cases, device, seed, failure_threshold, log)
+            for m, k in pending
+        ):
+            time.sleep(WAIT_SECONDS)  # what is left is in other processes' hands
     summary = aggregate(out, methods, failure_threshold)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _advance(
+    out: Path,
+    method: Method,
+    fold: int,
+    training: _Training,
+    test_cases: _TestCases,
+    device: str,
+    seed: int,
+    failure_threshold: float,
+    log: Callable[[str], None],
+) -> bool:
+    """Train the models of one method and fold that no other process holds, then evaluate it.
+
+    Returns whether this process did any of that work. Several processes sharing `out` divide
+    the work this way: each model and each (method, fold) evaluation is done under a lock.
+    """
+    worked, ready, seconds = False, True, 0.0
+    for model_seed in method.seeds:
+        run = out / "models" / method.run_name(model_seed)
+        with try_lock(run / f"fold_{fold}.lock") as mine:
+            if not mine:
+                ready = False
+                continue
+            worked |= training.ensure(run, fold, method, model_seed, log)
+            seconds += _train_seconds(run / f"fold_{fold}" / "history.csv")
+    if not ready:
+        return worked
+    with try_lock(_method_dir(out, method, fold).with_suffix(".lock")) as mine:
+        if mine and not evaluated(out, method, fold):
+            log(f"fold {fold}: evaluate {method.name}")
+            cases = test_cases.fold(fold, method.run_name(0))
+            evaluate_method(out, method, fold, cases, seconds, device, seed, failure_threshold)
+            worked = True
+    return worked
+
+
+class _TestCases:
+    """The test cases of each fold, loaded once per process."""
+
+    def __init__(self, index: DatasetIndex, out: Path) -> None:
+        self.index, self.out, self.loaded = index, out, {}
+
+    def fold(self, fold: int, run_name: str) -> list[Case]:
+        """Test cases of `fold`, from the split saved by the trained model `run_name`."""
+        if fold not in self.loaded:
+            splits = json.loads((self.out / "models" / run_name / "splits.json").read_text())
+            self.loaded = {fold: load_cases(self.index.subset(splits["folds"][fold]["test"]))}
+        return self.loaded[fold]
 
 
 @dataclass(frozen=True)
@@ -154,29 +206,25 @@ class _Training:
     device: str
 
     def ensure(
-        self, models: Path, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
-    ) -> float:
-        """Train (or finish) one model of a method for one fold unless it is done.
-
-        Returns its training seconds.
-        """
-        run = models / method.run_name(model_seed)
-        fold_dir = run / f"fold_{fold}"
+        self, run: Path, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
+    ) -> bool:
+        """Train (or finish) one model of a method for one fold unless it is done; True if it trained."""
         epochs = self.train.get("epochs", TrainConfig().epochs)
-        checkpoint = fold_dir / CHECKPOINT_NAME
-        if not (checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs):
-            log(f"fold {fold}: train {run.name}")
-            train_fold(
-                self.data,
-                run,
-                fold=fold,
-                resume=True,
-                device=self.device,
-                model={"kind": method.model},
-                data_cfg={"folds": self.folds, **self.data_cfg},
-                train={**self.train, "seed": model_seed, **({"flips": True} if method.flips else {})},
-            )
-        return _train_seconds(fold_dir / "history.csv")
+        checkpoint = run / f"fold_{fold}" / CHECKPOINT_NAME
+        if checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs:
+            return False
+        log(f"fold {fold}: train {run.name}")
+        train_fold(
+            self.data,
+            run,
+            fold=fold,
+            resume=True,
+            device=self.device,
+            model={"kind": method.model},
+            data_cfg={"folds": self.folds, **self.data_cfg},
+            train={**self.train, "seed": model_seed, **({"flips": True} if method.flips else {})},
+        )
+        return True
 
 
 def evaluate_method(
@@ -258,8 +306,11 @@ def _predict(
     return members[0].predict(case)
 
 
-def _models_to_train(method: Method) -> tuple[int, bool, bool, bool]:
-    """Sort key: the Relation U-Net's methods, the U-Net's, flip TTA, MC dropout, the ensemble."""
+def work_order(method: Method) -> tuple[int, bool, bool, bool]:
+    """Sort key: the Relation U-Net's methods, the U-Net's, flip TTA, MC dropout, the ensemble.
+
+    Those needing the fewest models of their own come first.
+    """
     return len(method.seeds), method.model == "mcdropout", method.flips, method.model != "relation"
 
 
@@ -278,6 +329,11 @@ def _save_prediction(path: Path, prediction: Prediction) -> None:
     """Binary maps of every head as a compressed npz, for the report's figures."""
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(handle, **{head: p > 0.5 for head, p in prediction.maps.items()})
+
+
+def evaluated(out: Path, method: Method, fold: int) -> bool:
+    """Whether `method` has results for `fold` in the cross-validation folder `out`."""
+    return (_method_dir(out, method, fold) / "summary.json").is_file()
 
 
 def _method_dir(out: Path, method: Method, fold: int) -> Path:

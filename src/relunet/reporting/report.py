@@ -179,13 +179,10 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
         )
     index = index_dataset(source)
     files = {c.case_id: c for c in index.cases}
-    ordered = sorted(cases, key=lambda c: c["C"])
-    picks = [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
     ranked, relations = [], []
-    for row in picks:
+    for row in panel_cases(cases):
         case = load_case(files[row["case_id"]], index.labels)
-        npz = folder / "methods" / RELATION / f"fold_{row['fold']}" / "predictions" / f"{row['case_id']}.npz"
-        maps = np.load(npz)
+        maps = np.load(prediction_path(folder, row))
         truth = label_targets(case.label, config.data.label_sets).any(axis=0)
         image, cut = _display(case.image, truth, config.data.slice_axis)
         caption = f"{row['case_id']}\nDice {row['dice_seg_a']:.2f}  C {row['C']:.2f}"
@@ -210,6 +207,17 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
             }
         )
     return ranked, relations
+
+
+def panel_cases(cases: list[dict]) -> list[dict]:
+    """The per-case rows the case figures show: `PANELS` cases spread evenly over the ranking by C."""
+    ordered = sorted(cases, key=lambda c: c["C"])
+    return [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
+
+
+def prediction_path(folder: Path, row: dict) -> Path:
+    """The saved Relation U-Net masks of one per-case row of the cross-validation in `folder`."""
+    return folder / "methods" / RELATION / f"fold_{row['fold']}" / "predictions" / f"{row['case_id']}.npz"
 
 
 def _display(image: np.ndarray, truth: np.ndarray, axis: int):
