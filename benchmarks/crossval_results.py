@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from relunet.atomic import write_json, write_text
-from relunet.crossval import aggregate, all_methods, crossval, select_methods
+from relunet.crossval import aggregate, all_methods, crossval, evaluated, select_methods
 from relunet.reporting.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def main() -> None:
     finished = [
         m
         for m in all_methods(_ints(args.anchors), _ints(args.mc_samples))
-        if (out / "methods" / m.name).is_dir()
+        if any(evaluated(out, m, k) for k in range(args.folds))
     ]
     if not args.publish_only:
         log = docs / name / "runs.json"

@@ -40,7 +40,7 @@ from relunet.evaluation.summary import read_per_case
 from relunet.reporting.report import RELATION, panel_cases, prediction_path
 
 rows = read_per_case(Path(sys.argv[1]), RELATION)
-print("\n".join(str(prediction_path(Path(sys.argv[1]), row)) for row in panel_cases(rows) if rows))
+print("\n".join(str(prediction_path(Path(sys.argv[1]), row)) for row in panel_cases(rows)))
 PY
 [ -s /tmp/panels.txt ] && tar czf "$OUT/panels.tar.gz" -T /tmp/panels.txt
 python3 benchmarks/pack_weights.py "runs/crossval/$NAME" "$OUT" --total-mib "${WEIGHTS_MIB:-40}"

@@ -1,13 +1,14 @@
-"""Pack the weights of finished models that the cross-validation still needs, to move them.
+"""Pack the models that the cross-validation still needs, to move them to another machine.
 
     python benchmarks/pack_weights.py runs/crossval/isic DEST [--max-mib 15] [--total-mib 45]
 
-For every (method, fold) without results, the finished models it needs are written, weights
-only (no optimiser state: they need no more training), into DEST/weights_<i>.tar files of at
+For every (method, fold) without results, the models it needs are written into DEST/weights_<i>.tar
+files: finished ones as weights only (they need no more training), unfinished ones whole (their
+optimiser state lets training resume where it stopped). The files hold at
 most `--max-mib` each (the first `--total-mib` in all, in the cross-validation's order of
 work), with paths from the working directory. Unpacked there (`tar xf`), a later
-`crossval_results.py` call evaluates those methods without training them again. This is how
-models trained on a lent GPU machine come back when its time ran out before their evaluation.
+`crossval_results.py` call finishes their training and evaluates them. This is how models
+trained on a lent GPU machine come back when its time ran out.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 
 def needed_checkpoints(out: Path, folds: int) -> list[Path]:
-    """Finished checkpoints of the models of every method and fold that has no results yet."""
+    """Checkpoints of the models of every method and fold that has no results yet."""
     paths = []
     for method in sorted(all_methods(), key=work_order):
         for fold in range(folds):
@@ -32,18 +33,13 @@ def needed_checkpoints(out: Path, folds: int) -> list[Path]:
                 continue
             for seed in method.seeds:
                 path = out / "models" / method.run_name(seed) / f"fold_{fold}" / CHECKPOINT_NAME
-                if path not in paths and path.is_file() and _finished(path):
+                if path not in paths and path.is_file():
                     paths.append(path)
     return paths
 
 
-def _finished(path: Path) -> bool:
-    state = load_checkpoint(path)
-    return state["epoch"] >= state["config"]["train"]["epochs"]
-
-
 def pack(paths: list[Path], dest: Path, max_bytes: int, total_bytes: int) -> list[Path]:
-    """Weights-only copies of `paths` in tar files of at most `max_bytes`, `total_bytes` in all.
+    """`paths` (finished ones weights only) in tar files of at most `max_bytes`, `total_bytes` in all.
 
     Returns the paths packed.
     """
@@ -54,7 +50,9 @@ def pack(paths: list[Path], dest: Path, max_bytes: int, total_bytes: int) -> lis
     for path in paths:
         state = load_checkpoint(path)
         buffer = io.BytesIO()
-        torch.save({k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}, buffer)
+        if state["epoch"] >= state["config"]["train"]["epochs"]:
+            state = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
+        torch.save(state, buffer)
         total += buffer.tell() + 1024
         if total > total_bytes:
             break

@@ -1,7 +1,7 @@
 """The report's tables and figure labels: what they say for methods run on different numbers of folds."""
 
 from relunet.reporting.figures import fold_labels
-from relunet.reporting.report import render_tables
+from relunet.reporting.report import PANELS, panel_cases, render_tables
 
 
 def entry(n_folds: int, pearson_by_fold: dict[str, float]) -> dict:
@@ -37,3 +37,13 @@ def test_figures_name_the_folds_of_a_method_run_on_fewer():
         "ensemble_5": "ensemble_5 (3/5 folds)",
         "relation_anchors_test_n200": "relation_anchors_test_n200 (1/5 folds)",
     }
+
+
+def test_panel_cases_spread_over_the_ranking_by_confidence():
+    rows = [{"case_id": str(i), "C": c} for i, c in enumerate([0.5, 0.1, 0.9, 0.3] * 10)]
+    picks = panel_cases(rows)
+    assert len(picks) == PANELS
+    assert picks[0]["C"] == 0.1 and picks[-1]["C"] == 0.9
+    assert [p["C"] for p in picks] == sorted(p["C"] for p in picks)
+    assert panel_cases(rows[:3]) == sorted(rows[:3], key=lambda r: r["C"])
+    assert panel_cases([]) == []

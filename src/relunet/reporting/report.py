@@ -212,6 +212,8 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
 def panel_cases(cases: list[dict]) -> list[dict]:
     """The per-case rows the case figures show: `PANELS` cases spread evenly over the ranking by C."""
     ordered = sorted(cases, key=lambda c: c["C"])
+    if not ordered:
+        return []
     return [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
 
 
