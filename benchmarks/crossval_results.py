@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -116,7 +117,11 @@ def _run_children(args: argparse.Namespace) -> None:
     """
     deadline = time.monotonic() + (args.time_limit or float("inf"))
     command = [sys.executable, __file__, *_without(sys.argv[1:], ("--jobs", "--time-limit")), "--no-publish"]
-    workers = [subprocess.Popen(command) for _ in range(args.jobs)]
+    # each worker's CPU work (loading, resampling, metrics) gets its share of the cores: N workers
+    # with a thread per core each would spin N times too many threads
+    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    env = {"OMP_NUM_THREADS": threads, **os.environ}
+    workers = [subprocess.Popen(command, env=env) for _ in range(args.jobs)]
     while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
         time.sleep(1)
     for worker in workers:

@@ -25,6 +25,15 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+# The workers' kernels run side by side under CUDA MPS instead of taking turns on the GPU; kept
+# only if a CUDA program still starts under it (MPS=0 skips it)
+if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; then
+    if timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+        echo "CUDA MPS on"
+    else
+        echo quit | nvidia-cuda-mps-control; echo "CUDA MPS failed; off"
+    fi
+fi
 python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --methods all --jobs "${JOBS:-14}" \
     --time-limit "${BUDGET_S:-450}" --device "${DEVICE:-cuda}" --data "${DATA:-.devdata/$FOLDER}" "$@" \
     2>&1 | grep -v "samples/s" > "$OUT/log.txt"
