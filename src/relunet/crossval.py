@@ -135,6 +135,7 @@ def crossval(
     test_cases = _TestCases(index_dataset(data), out)
     pending = sorted(((m, k) for k in todo for m in methods), key=lambda w: (work_order(w[0]), w[1]))
     while pending := [(m, k) for m, k in pending if not evaluated(out, m, k)]:
+        # `any` stops at the first piece of work done: then look again from the most important
         if not any(
             _advance(out, m, k, training, test_cases, device, seed, failure_threshold, log)
             for m, k in pending
