@@ -5,13 +5,15 @@
 # stopped after $BUDGET_S seconds, resumed by calling it again on the same warm machine.
 # Expects, carried beside the checkout: .whl/ (monai and nibabel wheels for the machine's Python)
 # and .devdata/<dataset folder> (or DATA=path). Further arguments go to crossval_results.py.
+# A cross-validation begun elsewhere continues from its state, carried as .carry/$NAME.tar, made
+# here with: tar cf .carry/$NAME.tar --exclude=predictions --exclude=report runs/crossval/$NAME
 # Writes to $OUT:
 #   docs.tar.gz     docs/crossval/$NAME (tables, figures, per-fold tables) and docs/results.md
 #   runs.tar.gz     runs/crossval/$NAME without checkpoints and saved masks: per-case tables,
 #                   summaries, training histories, splits
 #   panels.tar.gz   the Relation U-Net's saved masks of the cases the report's figures show
-#   weights_*.tar   weights of the trained models whose methods have not been evaluated yet
-#                   (benchmarks/pack_weights.py), so that they can be evaluated elsewhere
+#   weights_*.tar   the models whose methods have not been evaluated yet (benchmarks/pack_weights.py:
+#                   finished ones as weights, unfinished ones resumable), to be finished elsewhere
 #   log.txt         the workers' output
 # Unpack all at the repository root here (tar xzf / tar xf); `python benchmarks/crossval_results.py
 # $DATASET --name $NAME --publish-only` then rebuilds the report locally.
@@ -24,6 +26,7 @@ if [ -d .whl ]; then
         --target /tmp/site .whl/*.whl || exit 1
 fi
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1
+[ -f ".carry/$NAME.tar" ] && tar xf ".carry/$NAME.tar"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 # The workers' kernels run side by side under CUDA MPS instead of taking turns on the GPU; kept
 # only if a CUDA program still starts under it (MPS=0 skips it)
