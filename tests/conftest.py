@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from relunet.crossval import crossval, select_methods
 from relunet.data.synthetic import write_synthetic_dataset
 
 
@@ -78,6 +79,20 @@ def write_pictures(root: Path, n_cases: int = 10, size: int = 32, rgb: bool = Fa
             )
             path.unlink()
     return root
+
+
+def crossval_self_pair_and_unet(data: Path, out: Path, log: list[str], epochs: int = 1) -> None:
+    """A tiny cross-validation: fold 0 of 2, the Relation U-Net's self-pair and the U-Net."""
+    crossval(
+        data,
+        out,
+        folds=2,
+        fold=0,
+        methods=select_methods("relation_self_pair,unet", (3,), (3,)),
+        train={"epochs": epochs, "samples_per_epoch": 8},
+        device="cpu",
+        log=log.append,
+    )
 
 
 @pytest.fixture

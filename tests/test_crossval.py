@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from conftest import write_pictures
+from conftest import crossval_self_pair_and_unet, write_pictures
 from typer.testing import CliRunner
 
 import relunet.crossval as crossval_module
@@ -166,16 +166,7 @@ def test_work_held_by_another_process_is_left_to_it(tmp_path, monkeypatch):
     other.start()
     held.wait()
     log = []
-    crossval_module.crossval(
-        data,
-        out,
-        folds=2,
-        fold=0,
-        methods=crossval_module.select_methods("relation_self_pair,unet", (3,), (3,)),
-        train={"epochs": 1, "samples_per_epoch": 8},
-        device="cpu",
-        log=log.append,
-    )
+    crossval_self_pair_and_unet(data, out, log)
     other.join()
     assert log == [
         "fold 0: train unet_seed0",

@@ -6,9 +6,8 @@ import tarfile
 from pathlib import Path
 
 import torch
-from conftest import write_pictures
+from conftest import crossval_self_pair_and_unet, write_pictures
 
-import relunet.crossval as crossval_module
 from relunet.training.checkpoint import load_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pack_weights.py"
@@ -17,23 +16,10 @@ pack_weights = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pack_weights)
 
 
-def run(data, out, log, epochs=1):
-    crossval_module.crossval(
-        data,
-        out,
-        folds=2,
-        fold=0,
-        methods=crossval_module.select_methods("relation_self_pair,unet", (3,), (3,)),
-        train={"epochs": epochs, "samples_per_epoch": 8},
-        device="cpu",
-        log=log.append,
-    )
-
-
 def test_packed_models_are_evaluated_elsewhere_without_retraining(tmp_path, monkeypatch):
     data = write_pictures(tmp_path / "pics", n_cases=6)
     monkeypatch.chdir(tmp_path)
-    run(data, Path("cv"), [], epochs=2)
+    crossval_self_pair_and_unet(data, Path("cv"), [], epochs=2)
     # the machine stopped before the evaluations, with the U-Net at its end and the Relation
     # U-Net one epoch short
     shutil.rmtree("cv/methods")
@@ -56,7 +42,7 @@ def test_packed_models_are_evaluated_elsewhere_without_retraining(tmp_path, monk
     assert "optimizer" in load_checkpoint(relation)  # unfinished: resumable
     assert "optimizer" not in load_checkpoint(Path("cv/models/unet_seed0/fold_0/checkpoint.pt"))
     log = []
-    run(data, Path("cv"), log, epochs=2)
+    crossval_self_pair_and_unet(data, Path("cv"), log, epochs=2)
     assert log == [
         "fold 0: train relation_seed0",
         "fold 0: evaluate relation_self_pair",
