@@ -44,9 +44,8 @@ def pack(paths: list[Path], dest: Path, max_bytes: int, total_bytes: int) -> lis
     Returns the paths packed.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    archives: list[Path] = []
     packed: list[Path] = []
-    size, total, archive = max_bytes, 0, None
+    size, total, archive, archives = max_bytes, 0, None, 0
     for path in paths:
         state = load_checkpoint(path)
         buffer = io.BytesIO()
@@ -59,8 +58,8 @@ def pack(paths: list[Path], dest: Path, max_bytes: int, total_bytes: int) -> lis
         if size + buffer.tell() > max_bytes:
             if archive:
                 archive.close()
-            archives.append(dest / f"weights_{len(archives)}.tar")
-            archive, size = tarfile.open(archives[-1], "w"), 0
+            archive, size = tarfile.open(dest / f"weights_{archives}.tar", "w"), 0
+            archives += 1
         info = tarfile.TarInfo(str(path))
         info.size = buffer.tell()
         buffer.seek(0)

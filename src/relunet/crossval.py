@@ -183,17 +183,18 @@ def _advance(
 
 
 class _TestCases:
-    """The test cases of each fold, loaded once per process."""
+    """The test cases of the fold last asked for, kept until another fold is asked for."""
 
     def __init__(self, index: DatasetIndex, out: Path) -> None:
-        self.index, self.out, self.loaded = index, out, {}
+        self.index, self.out = index, out
+        self.loaded: tuple[int, list[Case]] | None = None
 
     def fold(self, fold: int, run_name: str) -> list[Case]:
         """Test cases of `fold`, from the split saved by the trained model `run_name`."""
-        if fold not in self.loaded:
+        if self.loaded is None or self.loaded[0] != fold:
             splits = json.loads((self.out / "models" / run_name / "splits.json").read_text())
-            self.loaded = {fold: load_cases(self.index.subset(splits["folds"][fold]["test"]))}
-        return self.loaded[fold]
+            self.loaded = (fold, load_cases(self.index.subset(splits["folds"][fold]["test"])))
+        return self.loaded[1]
 
 
 @dataclass(frozen=True)
