@@ -44,7 +44,8 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilizati
 grep -E "train|evaluate|Error|error" "$OUT/log.txt" | tail -n 40
 tar czf "$OUT/docs.tar.gz" "docs/crossval/$NAME" docs/results.md
 tar czf "$OUT/runs.tar.gz" --exclude='*.pt' --exclude='*.lock' --exclude=predictions --exclude=report "runs/crossval/$NAME"
-python3 - "runs/crossval/$NAME" >/tmp/panels.txt <<'PY'
+panels=$(mktemp)  # two calls side by side must not share it
+python3 - "runs/crossval/$NAME" >"$panels" <<'PY'
 import sys
 from pathlib import Path
 
@@ -54,6 +55,6 @@ from relunet.reporting.report import RELATION, panel_cases, prediction_path
 rows = read_per_case(Path(sys.argv[1]), RELATION)
 print("\n".join(str(prediction_path(Path(sys.argv[1]), row)) for row in panel_cases(rows)))
 PY
-[ -s /tmp/panels.txt ] && tar czf "$OUT/panels.tar.gz" -T /tmp/panels.txt
+[ -s "$panels" ] && tar czf "$OUT/panels.tar.gz" -T "$panels"
 python3 benchmarks/pack_weights.py "runs/crossval/$NAME" "$OUT" --total-mib "${WEIGHTS_MIB:-40}"
 ls -la "$OUT"

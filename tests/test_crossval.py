@@ -1,6 +1,7 @@
 """The cross-validation end to end at CI size: 2 folds, 1 epoch, a few cases, then the report."""
 
 import json
+import shutil
 import threading
 import time
 
@@ -139,6 +140,25 @@ def test_pooled_metrics_find_failures_that_single_folds_cannot(tmp_path):
     assert entry["pooled_failures"] == 1
     assert entry["pooled_auroc_failure"] == 1.0
     assert entry["pooled_pearson"] > 0.9
+
+
+def test_anchors_come_from_the_data_given_not_where_the_models_trained(tmp_path):
+    """A cross-validation folder carried to another machine with its dataset evaluates there."""
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    out = tmp_path / "cv"
+    run = {
+        "folds": 2,
+        "fold": 0,
+        "methods": crossval_module.select_methods("relation_anchors_train_n3", (3,), (3,)),
+        "train": {"epochs": 1, "samples_per_epoch": 8},
+        "device": "cpu",
+        "log": lambda line: None,
+    }
+    crossval_module.crossval(data, out, **run)
+    shutil.rmtree(out / "methods")
+    moved = data.rename(tmp_path / "elsewhere")
+    summary = crossval_module.crossval(moved, out, **run)
+    assert summary["relation_anchors_train_n3"]["n_folds"] == 1
 
 
 def test_try_lock_excludes_other_holders(tmp_path):

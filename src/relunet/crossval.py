@@ -177,7 +177,9 @@ def _advance(
         if mine and not evaluated(out, method, fold):
             log(f"fold {fold}: evaluate {method.name}")
             cases = test_cases.fold(fold, method.run_name(0))
-            evaluate_method(out, method, fold, cases, seconds, device, seed, failure_threshold)
+            evaluate_method(
+                out, method, fold, cases, test_cases.index, seconds, device, seed, failure_threshold
+            )
             worked = True
     return worked
 
@@ -234,17 +236,22 @@ def evaluate_method(
     method: Method,
     fold: int,
     cases: list[Case],
+    index: DatasetIndex,
     train_seconds: float,
     device: str,
     seed: int,
     failure_threshold: float = FAILURE_THRESHOLD,
 ) -> dict:
-    """Predict and score the test cases of one fold with one method; write its tables."""
+    """Predict and score the test cases of one fold with one method; write its tables.
+
+    `index` is the cross-validated dataset: anchors from the training set are read from it, not
+    from where the model was trained, so a cross-validation folder can move between machines.
+    """
     members = [
         open_predictor(out / "models" / method.run_name(s), fold, device, method.n)[0] for s in method.seeds
     ]
     predictor = members[0]
-    pool = _anchor_pool(out, method, fold, cases, predictor)
+    pool = _anchor_pool(out, method, fold, cases, index)
     dest = _method_dir(out, method, fold)
     label_sets = predictor.config.data.label_sets
     rows, seconds = [], []
@@ -316,14 +323,13 @@ def work_order(method: Method) -> tuple[int, bool, bool, bool]:
     return len(method.seeds), method.model == "mcdropout", method.flips, method.model != "relation"
 
 
-def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], predictor: Predictor) -> list[Case]:
+def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], index: DatasetIndex) -> list[Case]:
     if method.how == "anchors_test":
         return cases
     if method.how != "anchors_train":
         return []
     run = out / "models" / method.run_name(0)
     train_ids = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
-    index = index_dataset(predictor.config.data.path)
     return load_cases(index.subset(train_ids), with_label=False)
 
 

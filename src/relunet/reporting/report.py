@@ -44,10 +44,10 @@ def build_report(folder: Path, data: Path | None = None) -> Path:
         raise InputError(f"{summary_path}: not found; run `relunet crossval` into {folder} first")
     summary = json.loads(summary_path.read_text())
     rows = {name: read_per_case(folder, name) for name in summary}
-    dataset = _dataset_name(folder)
+    dataset, classes = _dataset(folder)
     out = folder / "report"
     n_folds = max(s["n_folds"] for s in summary.values())
-    title = f"{dataset}, {n_folds} fold{'s' if n_folds > 1 else ''}"
+    title = f"{dataset}{_classes_note(classes)}, {n_folds} fold{'s' if n_folds > 1 else ''}"
     labels = figures.fold_labels(summary)
     fig_dir = out / "figures"
     figs = [
@@ -68,17 +68,21 @@ def build_report(folder: Path, data: Path | None = None) -> Path:
                 relations, fig_dir / "union_inter.png", "Union (green) and intersection (red) heads"
             )
         )
-    tables = render_tables(summary, dataset)
+    tables = render_tables(summary, dataset, classes)
     write_text(out / "tables.md", tables)
     page = out / "report.html"
     write_text(page, _html(title, tables, figs, rows))
     return page
 
 
-def render_tables(summary: dict, dataset: str) -> str:
-    """Tables 1 and 2 of the paper, confidence quality, coverage and cost, as markdown."""
-    paper = PAPER_DICE.get(dataset, {})
-    lines = [f"# Cross-validation on {dataset}", ""]
+def render_tables(summary: dict, dataset: str, classes: int = 1) -> str:
+    """Tables 1 and 2 of the paper, confidence quality, coverage and cost, as markdown.
+
+    With `classes` > 1 (label groups segmented as separate classes) Dice is the mean over the
+    classes, a table gives each class's, and the paper's numbers (one class) are left out.
+    """
+    paper = PAPER_DICE.get(dataset, {}) if classes == 1 else {}
+    lines = [f"# Cross-validation on {dataset}{_classes_note(classes)}", ""]
     if RELATION in summary:
         r = summary[RELATION]
         lines += [
@@ -150,6 +154,21 @@ def render_tables(summary: dict, dataset: str) -> str:
         summary,
         {f"{d}%": lambda s, d=d: s.get(f"dice_at_coverage_{d}_mean") for d in COVERAGES},
     )
+    if classes > 1:
+        lines += _per_method_table(
+            "Dice of `seg_a` and mean confidence per class (mean over folds)",
+            summary,
+            {
+                **{
+                    f"Dice class {k}": lambda s, k=k: s.get(f"dice_seg_a_class{k}_mean_mean")
+                    for k in range(1, classes + 1)
+                },
+                **{
+                    f"C class {k}": lambda s, k=k: s.get(f"C_class{k}_mean_mean")
+                    for k in range(1, classes + 1)
+                },
+            },
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -182,7 +201,13 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
     ranked, relations = [], []
     for row in panel_cases(cases):
         case = load_case(files[row["case_id"]], index.labels)
-        maps = np.load(prediction_path(folder, row))
+        saved = prediction_path(folder, row)
+        if not saved.is_file():
+            raise InputError(
+                f"{saved}: the saved masks of this case are missing; copy the fold's predictions/ back"
+                f" or delete methods/{RELATION}/fold_{row['fold']} and run the cross-validation again"
+            )
+        maps = np.load(saved)
         truth = label_targets(case.label, config.data.label_sets).any(axis=0)
         image, cut = _display(case.image, truth, config.data.slice_axis)
         caption = f"{row['case_id']}\nDice {row['dice_seg_a']:.2f}  C {row['C']:.2f}"
@@ -291,9 +316,17 @@ def _case_table(name: str, cases: list[dict]) -> str:
     )
 
 
-def _dataset_name(folder: Path) -> str:
+def _dataset(folder: Path) -> tuple[str, int]:
+    """The folder name of the dataset the models trained on, and the number of classes they segment."""
     config = next((folder / "models").glob("*/config.yaml"), None)
-    return Path(load_config(config).data.path).name if config else folder.name
+    if config is None:
+        return folder.name, 1
+    data = load_config(config).data
+    return Path(data.path).name, len(data.label_sets) if data.label_sets else 1
+
+
+def _classes_note(classes: int) -> str:
+    return f" ({classes} classes)" if classes > 1 else ""
 
 
 def _pm(summary: dict, key: str) -> str:
