@@ -1,9 +1,13 @@
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
-from relunet.config import ModelConfig
+from relunet.config import ModelConfig, RunConfig
+from relunet.inference.predict import Predictor
 from relunet.nets import RelationUNet, SegmentationUNet, build_model
-from relunet.types import RelationOutput
+from relunet.types import Case, RelationOutput
 
 FEATURES = (4, 4, 8, 8, 16, 4)
 
@@ -63,3 +67,22 @@ def test_wrong_channel_count_is_named():
     net = RelationUNet(2, 3, 1, FEATURES)
     with pytest.raises(ValueError, match="expected 3 input channels, got 1"):
         net(torch.randn(1, 1, 16, 16), torch.randn(1, 1, 16, 16))
+
+
+def test_mc_predictor_gives_each_case_its_own_draws_and_leaves_the_model_in_eval():
+    config = RunConfig().with_overrides(model={"kind": "mcdropout", "features": FEATURES}, data={"dims": 2})
+    predictor = Predictor(build_model(config.model), config, torch.device("cpu"), mc_samples=4)
+    rng = np.random.default_rng(0)
+    cases = [
+        Case(name, rng.normal(size=(1, 20, 24, 6)).astype(np.float32), None, Path(f"{name}.nii.gz"), "nifti")
+        for name in ("a", "b")
+    ]
+    torch.manual_seed(0)
+    first = predictor.predict(cases[0]).maps["seg_a"]
+    state = torch.get_rng_state()
+    second = predictor.predict(cases[1]).maps["seg_a"]
+    assert not any(module.training for module in predictor.model.modules())
+    torch.set_rng_state(state)
+    alone = Predictor(predictor.model, config, torch.device("cpu"), mc_samples=4).predict(cases[1])
+    np.testing.assert_array_equal(alone.maps["seg_a"], second)
+    assert not np.array_equal(first, second)

@@ -80,6 +80,7 @@ class Predictor:
         self.batch_size = batch_size
         self.mc_samples = mc_samples
         self.prep = Preprocessor.of(config.data)
+        self._last_samples: tuple[Case, np.ndarray] | None = None
 
     def check(self, case: Case) -> None:
         """Raise InputError if the case does not fit the model (channels, dimensions)."""
@@ -166,9 +167,14 @@ class Predictor:
         return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
 
     def _samples(self, case: Case) -> np.ndarray:
-        """`(N, C, *s)` network samples of a case."""
-        cfg = self.config.data
-        return to_samples(self.prep.image(case), cfg.dims, cfg.slice_axis)
+        """`(N, C, *s)` network samples of a case.
+
+        The last case's are kept: MC draws, anchor batches and flips ask for the same case again.
+        """
+        if self._last_samples is None or self._last_samples[0] is not case:
+            cfg = self.config.data
+            self._last_samples = (case, to_samples(self.prep.image(case), cfg.dims, cfg.slice_axis))
+        return self._last_samples[1]
 
     def _maps(self, case: Case, batch_fn: BatchFn) -> dict[str, np.ndarray]:
         """Run `batch_fn` over the case's samples; return each head's map in case geometry."""
@@ -226,7 +232,8 @@ class _HeadDraws:
     """A `BatchFn` drawing the last layer of an MC-dropout U-Net with dropout on.
 
     The features of each batch are computed (dropout off) on the first pass over the case and
-    kept; `rewind()` before each further pass.
+    kept; `rewind()` before each further pass. Only the head switches to training mode and back:
+    switching the whole model costs more than the head's pass.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -247,7 +254,7 @@ class _HeadDraws:
         try:
             return {"seg_a": torch.sigmoid(self.model.head(features))}
         finally:
-            self.model.eval()
+            self.model.head.eval()
 
 
 def ensemble_predict(members: list[Predictor], case: Case) -> Prediction:
