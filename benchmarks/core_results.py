@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import time
 from pathlib import Path
 
-import torch
-
 from relunet.atomic import write_json, write_text
+from relunet.device import describe, resolve_device
 from relunet.inference.runs import evaluate_folder
 from relunet.training.run import train_fold
 
@@ -75,12 +73,6 @@ PAPER_NOTE = (
 )
 
 
-def hardware(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
 def run_one(name: str, data: Path, work: Path, device: str) -> None:
     dataset, model, data_cfg, train, what = RUNS[name]
     out = RESULTS / name
@@ -105,7 +97,6 @@ def run_one(name: str, data: Path, work: Path, device: str) -> None:
     eval_s = time.perf_counter() - tic
     shutil.copy(run / "config.yaml", out / "config.yaml")
     shutil.copy(run / "fold_0" / "history.csv", out / "history.csv")
-    resolved = "cuda" if device == "auto" and torch.cuda.is_available() else device
     write_json(
         out / "result.json",
         {
@@ -117,7 +108,7 @@ def run_one(name: str, data: Path, work: Path, device: str) -> None:
             "epochs": len(history),
             "train_seconds": train_s,
             "evaluate_seconds": eval_s,
-            "hardware": hardware("cuda" if resolved == "cuda" else "cpu"),
+            "hardware": describe(resolve_device(device)),
             "summary": summary,
         },
     )

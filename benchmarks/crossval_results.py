@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 from relunet.atomic import write_json, write_text
 from relunet.crossval import aggregate, all_methods, crossval, evaluated, select_methods
+from relunet.device import describe, resolve_device
 from relunet.reporting.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +92,7 @@ def main() -> None:
                 "fold": args.fold,
                 "folds": args.folds,
                 "seconds": seconds,
-                "hardware": _hardware(args.device)
+                "hardware": describe(resolve_device(args.device))
                 + (f", {args.jobs} worker processes" if args.jobs > 1 else ""),
                 "settings": {**data_cfg, **train_cfg},
             }
@@ -201,12 +199,6 @@ def _command(dataset: str, run: dict) -> str:
     return (
         f"python benchmarks/crossval_results.py {dataset}{fold} --methods {run['methods']} --device {device}"
     )
-
-
-def _hardware(device: str) -> str:
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        return torch.cuda.get_device_name(0)
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -67,6 +67,7 @@ def test_crossval_resumes_and_reports(tmp_path):
     assert not load_config(out / "models" / "unet_seed0" / "config.yaml").train.flips
     fold = json.loads((out / "methods" / "mcdropout_n3" / "fold_1" / "summary.json").read_text())
     assert "C_pairwise_mean" in fold and fold["n_cases"] == 4
+    assert "CPU" in fold["hardware"] and summary["unet"]["hardware_by_fold"]["1"] == fold["hardware"]
 
     result = invoke("report", out)
     assert result.exit_code == 0, result.output

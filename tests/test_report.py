@@ -27,6 +27,7 @@ def test_single_fold_methods_show_no_spread_and_every_fold_has_a_column():
         "unet": entry(3, {"0": 0.5, "1": 0.7, "2": 0.6}),
         "mcdropout_n200": entry(1, {"1": 0.4}),
     }
+    summary["unet"]["hardware_by_fold"] = {"2": "NVIDIA H200", "0": None, "1": "NVIDIA H200"}
     tables = render_tables(summary, "Task04_Hippocampus")
     lines = tables.splitlines()
     assert "| unet | 3 | 0.850 ± 0.020 | 0.828 |" in lines
@@ -34,6 +35,8 @@ def test_single_fold_methods_show_no_spread_and_every_fold_has_a_column():
     assert "| method | fold 0 | fold 1 | fold 2 |" in lines
     assert "| unet | 0.500 | 0.700 | 0.600 |" in lines
     assert "| mcdropout_n200 | — | 0.400 | — |" in lines
+    assert "| unet | not recorded (fold 0); NVIDIA H200 (folds 1, 2) |" in lines
+    assert "| mcdropout_n200 | — |" in lines
 
 
 def test_figures_name_the_folds_of_a_method_run_on_fewer():

@@ -33,6 +33,7 @@ from relunet.config import TrainConfig
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
+from relunet.device import describe
 from relunet.errors import InputError
 from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
 from relunet.inference.predict import Prediction, Predictor, ensemble_predict
@@ -268,6 +269,7 @@ def evaluate_method(
         "forward_passes": method.passes * len(method.seeds),
         "seconds_per_case": float(np.mean(seconds)),
         "train_seconds": train_seconds,
+        "hardware": describe(predictor.device),
     }
     write_csv(dest / "per_case.csv", rows)
     write_json(dest / "summary.json", summary)
@@ -298,6 +300,7 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
         entry |= {f"pooled_{k}": pooled[k] for k in POOLED}
         entry["pooled_failures"] = sum(r["dice_seg_a"] < failure_threshold for r in rows)
         entry["pearson_by_fold"] = {str(f["fold"]): f.get("pearson") for f in folds}
+        entry["hardware_by_fold"] = {str(f["fold"]): f.get("hardware") for f in folds}
         result[method.name] = entry
     return result
 

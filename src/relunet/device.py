@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import platform
 
 import torch
 from torch import nn
@@ -21,6 +22,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA GPU is visible; use --device cpu")
     return torch.device(name)
+
+
+def describe(device: torch.device) -> str:
+    """What runs on `device`, for the record: the GPU's name, or the CPU and its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def autocast(device: torch.device, enabled: bool | None = None) -> contextlib.AbstractContextManager:

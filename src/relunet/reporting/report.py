@@ -125,6 +125,12 @@ def render_tables(summary: dict, dataset: str, classes: int = 1) -> str:
         " flip TTA: the image and its flips; MC dropout: one pass, then its last layer drawn n times)."
         " s/case: inference only. train min: all models the method needs, per fold.",
         "",
+        "## Where each method's test folds were evaluated (s/case depends on it)",
+        "",
+        "| method | hardware (folds) |",
+        "| --- | --- |",
+        *(f"| {name} | {_places(s.get('hardware_by_fold', {}))} |" for name, s in summary.items()),
+        "",
         "## Confidence quality, all folds' test cases pooled",
         "",
         "| method | Pearson | Spearman | AURC | e-AURC | AUROC failure | failures / cases |",
@@ -327,6 +333,20 @@ def _dataset(folder: Path) -> tuple[str, int]:
 
 def _classes_note(classes: int) -> str:
     return f" ({classes} classes)" if classes > 1 else ""
+
+
+def _places(hardware_by_fold: dict[str, str | None]) -> str:
+    """The hardware per fold as text: `not recorded (fold 0); NVIDIA H200 (folds 1, 2)`."""
+    folds_of: dict[str, list[str]] = {}
+    for fold, hardware in sorted(hardware_by_fold.items(), key=lambda item: int(item[0])):
+        folds_of.setdefault(hardware or "not recorded", []).append(fold)
+    return (
+        "; ".join(
+            f"{place} (fold{'s' if len(folds) > 1 else ''} {', '.join(folds)})"
+            for place, folds in folds_of.items()
+        )
+        or "—"
+    )
 
 
 def _pm(summary: dict, key: str) -> str:
