@@ -162,6 +162,41 @@ def test_anchors_come_from_the_data_given_not_where_the_models_trained(tmp_path)
     assert summary["relation_anchors_train_n3"]["n_folds"] == 1
 
 
+def test_a_killed_evaluation_resumes_from_its_last_case_with_the_same_results(tmp_path, monkeypatch):
+    data = write_pictures(tmp_path / "pics", n_cases=8)
+    run = {
+        "folds": 2,
+        "fold": 0,
+        "methods": crossval_module.select_methods("mcdropout_n3", (3,), (3,)),
+        "train": {"epochs": 1, "samples_per_epoch": 8},
+        "device": "cpu",
+        "log": lambda line: None,
+    }
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    crossval_module.crossval(data, whole, **run)
+    shutil.copytree(whole / "models", killed / "models")
+    predict, predicted = crossval_module._predict, []
+
+    def killed_at_the_third_case(method, members, case, pool, rng):
+        predicted.append(case.case_id)
+        if len(predicted) == 3:
+            raise KeyboardInterrupt
+        return predict(method, members, case, pool, rng)
+
+    monkeypatch.setattr(crossval_module, "_predict", killed_at_the_third_case)
+    with pytest.raises(KeyboardInterrupt):
+        crossval_module.crossval(data, killed, **run)
+    predicted.clear()
+    monkeypatch.setattr(
+        crossval_module, "_predict", lambda *args: predicted.append(args[2]) or predict(*args)
+    )
+    crossval_module.crossval(data, killed, **run)
+    assert len(predicted) == 2  # of the fold's 4 cases, the 2 finished before the kill are kept
+    fold = "methods/mcdropout_n3/fold_0"
+    assert (killed / fold / "per_case.csv").read_text() == (whole / fold / "per_case.csv").read_text()
+    assert not (killed / fold / "per_case.partial.jsonl").exists()
+
+
 def test_try_lock_excludes_other_holders(tmp_path):
     path = tmp_path / "deep" / "model.lock"
     with try_lock(path) as first, try_lock(path) as second:

@@ -8,13 +8,15 @@ results are written; then the folds are aggregated.
 Layout of the output folder `DIR`:
 
     DIR/models/<kind>[_flips]_seed<S>/    a `relunet train` run folder per trained model
-    DIR/methods/<method>/fold_K/          per_case.csv, summary.json, predictions/ (masks, npz)
+    DIR/methods/<method>/fold_K/          per_case.csv, summary.json, predictions/ (masks, npz);
+                                          per_case.partial.jsonl while it runs
     DIR/summary.json                      per method: mean and std over folds of each metric
 
-Finished folds and methods are skipped, and training resumes from checkpoints, so a killed
-cross-validation continues where it stopped; `--fold K` lets one process do one fold. Several
-processes may share `DIR`: each model and each evaluation is claimed with a file lock, so they
-divide the work between them (a process waits only when everything left is held by others).
+Finished folds and methods are skipped, training resumes from checkpoints and an evaluation
+from its last finished case, so a killed cross-validation continues where it stopped; `--fold K`
+lets one process do one fold. Several processes may share `DIR`: each model and each evaluation
+is claimed with a file lock, so they divide the work between them (a process waits only when
+everything left is held by others).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from relunet.atomic import atomic_path, write_csv, write_json
 from relunet.config import TrainConfig
@@ -35,6 +38,7 @@ from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
 from relunet.device import describe
 from relunet.errors import InputError
+from relunet.evaluation.progress import CaseProgress
 from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
 from relunet.inference.predict import Prediction, Predictor, ensemble_predict
 from relunet.inference.runs import case_row, open_predictor
@@ -255,24 +259,30 @@ def evaluate_method(
     pool = _anchor_pool(out, method, fold, cases, index)
     dest = _method_dir(out, method, fold)
     label_sets = predictor.config.data.label_sets
-    rows, seconds = [], []
+    progress = CaseProgress(dest / "per_case.partial.jsonl")
     for number, case in enumerate(cases):
+        if case.case_id in progress.rows:
+            continue
+        # each case has its own random numbers (anchors, dropout): a resumed run gives the same results
+        torch.manual_seed(int(np.random.SeedSequence([seed, fold, number]).generate_state(1)[0]))
         tic = time.perf_counter()
         prediction = _predict(method, members, case, pool, np.random.default_rng([seed, fold, number]))
-        seconds.append(time.perf_counter() - tic)
-        rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
+        seconds = time.perf_counter() - tic
         _save_prediction(dest / "predictions" / f"{case.case_id}.npz", prediction)
+        progress.add(case_row(case, prediction, label_targets(case.label, label_sets)), seconds)
+    rows = [progress.rows[case.case_id] for case in cases]
     summary = {
         "method": method.name,
         "fold": fold,
         **summarise(rows, failure_threshold=failure_threshold),
         "forward_passes": method.passes * len(method.seeds),
-        "seconds_per_case": float(np.mean(seconds)),
+        "seconds_per_case": float(np.mean([progress.seconds[case.case_id] for case in cases])),
         "train_seconds": train_seconds,
         "hardware": describe(predictor.device),
     }
     write_csv(dest / "per_case.csv", rows)
     write_json(dest / "summary.json", summary)
+    progress.discard()
     return summary
 
 
