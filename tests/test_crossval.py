@@ -25,6 +25,18 @@ METHODS = [
 ]
 
 
+def fold_0_of_2(methods: str) -> dict:
+    """`crossval` keyword arguments: fold 0 of 2 of `methods`, 1 epoch of 8 samples, quiet."""
+    return {
+        "folds": 2,
+        "fold": 0,
+        "methods": crossval_module.select_methods(methods, (3,), (3,)),
+        "train": {"epochs": 1, "samples_per_epoch": 8},
+        "device": "cpu",
+        "log": lambda line: None,
+    }
+
+
 def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
@@ -147,14 +159,7 @@ def test_anchors_come_from_the_data_given_not_where_the_models_trained(tmp_path)
     """A cross-validation folder carried to another machine with its dataset evaluates there."""
     data = write_pictures(tmp_path / "pics", n_cases=6)
     out = tmp_path / "cv"
-    run = {
-        "folds": 2,
-        "fold": 0,
-        "methods": crossval_module.select_methods("relation_anchors_train_n3", (3,), (3,)),
-        "train": {"epochs": 1, "samples_per_epoch": 8},
-        "device": "cpu",
-        "log": lambda line: None,
-    }
+    run = fold_0_of_2("relation_anchors_train_n3")
     crossval_module.crossval(data, out, **run)
     shutil.rmtree(out / "methods")
     moved = data.rename(tmp_path / "elsewhere")
@@ -164,14 +169,7 @@ def test_anchors_come_from_the_data_given_not_where_the_models_trained(tmp_path)
 
 def test_a_killed_evaluation_resumes_from_its_last_case_with_the_same_results(tmp_path, monkeypatch):
     data = write_pictures(tmp_path / "pics", n_cases=8)
-    run = {
-        "folds": 2,
-        "fold": 0,
-        "methods": crossval_module.select_methods("mcdropout_n3", (3,), (3,)),
-        "train": {"epochs": 1, "samples_per_epoch": 8},
-        "device": "cpu",
-        "log": lambda line: None,
-    }
+    run = fold_0_of_2("mcdropout_n3")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     crossval_module.crossval(data, whole, **run)
     shutil.copytree(whole / "models", killed / "models")
