@@ -264,9 +264,10 @@ def evaluate_method(
         if case.case_id in progress.rows:
             continue
         # each case has its own random numbers (anchors, dropout): a resumed run gives the same results
-        torch.manual_seed(int(np.random.SeedSequence([seed, fold, number]).generate_state(1)[0]))
+        seeds = np.random.SeedSequence([seed, fold, number])
+        torch.manual_seed(int(seeds.generate_state(1)[0]))
         tic = time.perf_counter()
-        prediction = _predict(method, members, case, pool, np.random.default_rng([seed, fold, number]))
+        prediction = _predict(method, members, case, pool, np.random.default_rng(seeds))
         seconds = time.perf_counter() - tic
         _save_prediction(dest / "predictions" / f"{case.case_id}.npz", prediction)
         progress.add(case_row(case, prediction, label_targets(case.label, label_sets)), seconds)

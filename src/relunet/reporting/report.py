@@ -165,14 +165,9 @@ def render_tables(summary: dict, dataset: str, classes: int = 1) -> str:
             "Dice of `seg_a` and mean confidence per class (mean over folds)",
             summary,
             {
-                **{
-                    f"Dice class {k}": lambda s, k=k: s.get(f"dice_seg_a_class{k}_mean_mean")
-                    for k in range(1, classes + 1)
-                },
-                **{
-                    f"C class {k}": lambda s, k=k: s.get(f"C_class{k}_mean_mean")
-                    for k in range(1, classes + 1)
-                },
+                f"{label} class {k}": lambda s, key=f"{column}_class{k}_mean_mean": s.get(key)
+                for label, column in (("Dice", "dice_seg_a"), ("C", "C"))
+                for k in range(1, classes + 1)
             },
         )
     return "\n".join(lines) + "\n"
@@ -327,8 +322,8 @@ def _dataset(folder: Path) -> tuple[str, int]:
     config = next((folder / "models").glob("*/config.yaml"), None)
     if config is None:
         return folder.name, 1
-    data = load_config(config).data
-    return Path(data.path).name, len(data.label_sets) if data.label_sets else 1
+    run = load_config(config)
+    return Path(run.data.path).name, run.model.num_classes
 
 
 def _classes_note(classes: int) -> str:
