@@ -19,6 +19,7 @@ from pathlib import Path
 
 from relunet.atomic import write_json, write_text
 from relunet.device import describe, resolve_device
+from relunet.errors import guarded
 from relunet.inference.runs import evaluate_folder
 from relunet.training.run import train_fold
 
@@ -178,4 +179,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

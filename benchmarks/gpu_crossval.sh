@@ -20,7 +20,7 @@
 set -uo pipefail
 DATASET=${DATASET:-isic}
 NAME=${NAME:-$DATASET}
-case $DATASET in isic) FOLDER=ISIC2017_Task1_256 ;; *) FOLDER=Task04_Hippocampus ;; esac
+case $DATASET in isic*) FOLDER=ISIC2017_Task1_256 ;; *) FOLDER=Task04_Hippocampus ;; esac
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from relunet.crossval import all_methods, evaluated, work_order
+from relunet.errors import guarded
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 
@@ -85,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from relunet.errors import guarded
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
@@ -324,4 +326,4 @@ def _cores() -> int:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

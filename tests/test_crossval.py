@@ -2,8 +2,11 @@
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import crossval_self_pair_and_unet, write_pictures
@@ -100,6 +103,26 @@ def test_crossval_resumes_and_reports(tmp_path):
     result = invoke("report", out)
     assert result.exit_code == 2 and str(data) in result.stderr and "--data" in result.stderr
     assert invoke("report", out, "--data", moved).exit_code == 0
+
+
+def test_results_script_reports_a_missing_dataset_in_one_line(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "crossval_results.py"
+    args = [
+        "hippocampus",
+        "--data",
+        tmp_path / "nowhere",
+        "--out",
+        tmp_path / "cv",
+        "--docs",
+        tmp_path / "docs",
+    ]
+    result = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path / 'nowhere'}: no such folder; give a dataset folder (MSD or images/ + masks/)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_unknown_method_and_missing_summary(tmp_path):

@@ -6,11 +6,12 @@ Heavy libraries are imported inside each command, so `--help` is instant.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from relunet.errors import guarded
 
 app = typer.Typer(
     add_completion=False,
@@ -21,20 +22,6 @@ app = typer.Typer(
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write to.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fold = Annotated[int | None, typer.Option(help="Fold whose model to use (default: the only one).")]
-
-
-def _guarded(call: Callable[[], Any]) -> Any:
-    """Run `call`; bad input becomes one line on stderr and exit code 2."""
-    from relunet.errors import InputError
-
-    try:
-        return call()
-    except InputError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -106,7 +93,7 @@ def train(
         )
         typer.echo(f"trained fold {fold}: {out / f'fold_{fold}' / 'checkpoint.pt'}")
 
-    _guarded(call)
+    guarded(call)
 
 
 @app.command()
@@ -149,7 +136,7 @@ def predict(
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(f"{len(rows)} cases written to {out}")
 
-    _guarded(call)
+    guarded(call)
 
 
 @app.command()
@@ -164,7 +151,7 @@ def merge(
         rows = merge_parts(out)
         typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
 
-    _guarded(call)
+    guarded(call)
 
 
 @app.command()
@@ -191,7 +178,7 @@ def evaluate(
         Console().print(summary_table(summary))
         typer.echo(f"written: {out / 'per_case.csv'}, {out / 'summary.json'}")
 
-    _guarded(call)
+    guarded(call)
 
 
 @app.command()
@@ -251,7 +238,7 @@ def crossval(
             )
         typer.echo(f"written: {out / 'summary.json'}; next: relunet report {out}")
 
-    _guarded(call)
+    guarded(call)
 
 
 @app.command()
@@ -268,7 +255,7 @@ def report(
 
         typer.echo(f"written: {build_report(folder, data)}")
 
-    _guarded(call)
+    guarded(call)
 
 
 @app.command()
@@ -290,7 +277,7 @@ def demo(
         console.print(cases_table(rows, "test cases, most doubtful first"))
         console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
 
-    _guarded(call)
+    guarded(call)
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -123,6 +123,16 @@ class RunConfig:
         """Rebuild from `to_dict` output; unknown keys are an error."""
         return _build(cls, raw)
 
+    def differences(self, other: RunConfig) -> list[str]:
+        """`section.field` names whose values differ from `other`'s, e.g. `["data.path"]`."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [
+            f"{section}.{name}"
+            for section, values in mine.items()
+            for name, value in values.items()
+            if theirs[section][name] != value
+        ]
+
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
         """Return a copy with fields replaced, e.g. `with_overrides(train={"epochs": 3})`."""
         new = {name: replace(getattr(self, name), **values) for name, values in sections.items()}

@@ -109,9 +109,10 @@ def _check_existing(out: Path, config: RunConfig, fold: int, resume: bool) -> No
     """
     saved_path = out / CONFIG_NAME
     saved = load_config(saved_path) if saved_path.is_file() else config
-    if saved.with_overrides(train={"epochs": config.train.epochs}) != config:
+    changed = saved.with_overrides(train={"epochs": config.train.epochs}).differences(config)
+    if changed:
         raise InputError(
-            f"{saved_path}: this run folder was made with other settings; "
+            f"{saved_path}: this run folder was made with other settings ({', '.join(changed)}); "
             "use a new --out folder or the same settings"
         )
     checkpoint = out / f"fold_{fold}" / CHECKPOINT_NAME
