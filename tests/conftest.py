@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -79,6 +80,15 @@ def write_pictures(root: Path, n_cases: int = 10, size: int = 32, rgb: bool = Fa
             )
             path.unlink()
     return root
+
+
+def load_benchmark(name: str):
+    """The script `benchmarks/<name>.py` as a module, to call its functions."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def crossval_self_pair_and_unet(data: Path, out: Path, log: list[str], epochs: int = 1) -> None:

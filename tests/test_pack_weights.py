@@ -1,19 +1,15 @@
 """benchmarks/pack_weights.py: models trained on one machine are finished and evaluated on another."""
 
-import importlib.util
 import shutil
 import tarfile
 from pathlib import Path
 
 import torch
-from conftest import crossval_self_pair_and_unet, write_pictures
+from conftest import crossval_self_pair_and_unet, load_benchmark, write_pictures
 
 from relunet.training.checkpoint import load_checkpoint
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pack_weights.py"
-spec = importlib.util.spec_from_file_location("pack_weights", SCRIPT)
-pack_weights = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pack_weights)
+pack_weights = load_benchmark("pack_weights")
 
 
 def test_packed_models_are_evaluated_elsewhere_without_retraining(tmp_path, monkeypatch):

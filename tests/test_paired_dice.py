@@ -1,0 +1,38 @@
+"""benchmarks/paired_dice.py: where one method gains or loses Dice against another, case by case."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from conftest import crossval_self_pair_and_unet, load_benchmark, write_pictures
+
+paired_dice = load_benchmark("paired_dice")
+
+
+def test_paired_counts_agree_with_the_evaluated_dice(tmp_path):
+    data = write_pictures(tmp_path / "pics", n_cases=10)
+    crossval_self_pair_and_unet(data, tmp_path / "cv", [], epochs=1)
+    rows = paired_dice.paired_cases(tmp_path / "cv", "relation_self_pair", "unet")
+    assert len(rows) == 5 and {r["fold"] for r in rows} == {0}
+    for row in rows:
+        for method in ("relation_self_pair", "unet"):
+            c = row[method]
+            assert c["tp"] + c["fn"] == c["true"] and c["tp"] + c["fp"] == c["predicted"]
+            if c["true"] + c["predicted"]:
+                assert np.isclose(2 * c["tp"] / (c["true"] + c["predicted"]), c["dice"], atol=1e-6)
+
+    stats = paired_dice.compare(rows, "relation_self_pair", "unet")
+    diff = [r["relation_self_pair"]["dice"] - r["unet"]["dice"] for r in rows]
+    assert np.isclose(stats["mean_difference"], np.mean(diff))
+    assert sum(part["cases"] for part in stats["by_fifth"]) == 5
+    assert stats["first_better"] + stats["second_better"] <= 1
+    assert "| all | 5 |" in paired_dice.render(stats)
+
+
+def test_a_folder_without_models_is_one_line(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "paired_dice.py"
+    args = [tmp_path / "nothing", "relation_self_pair", "unet", "--docs", tmp_path / "docs"]
+    result = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert not (tmp_path / "docs").exists()
