@@ -186,14 +186,18 @@ def render_results(docs: Path) -> str:
             lines += [notes.read_text().strip(), ""]
         tables = folder / "report" / "tables.md"
         if tables.is_file():
-            lines += [
-                line.replace("# ", "### ", 1) if line.startswith("#") else line
-                for line in tables.read_text().splitlines()[1:]
-            ]
+            lines += _demoted(tables.read_text().splitlines()[1:])
+        for paired in sorted(folder.glob("paired_*.md")):  # benchmarks/paired_dice.py
+            lines += ["", *_demoted(paired.read_text().splitlines())]
         for fig in sorted((folder / "report" / "figures").glob("*.png")):
             lines += ["", f"![{fig.stem}](crossval/{folder.name}/report/figures/{fig.name})"]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _demoted(lines: list[str]) -> list[str]:
+    """Markdown lines with each heading put two levels under a dataset's section."""
+    return [line.replace("# ", "### ", 1) if line.startswith("#") else line for line in lines]
 
 
 def _command(dataset: str, run: dict) -> str:

@@ -22,7 +22,7 @@ def test_paired_counts_agree_with_the_evaluated_dice(tmp_path):
             if c["true"] + c["predicted"]:
                 assert np.isclose(2 * c["tp"] / (c["true"] + c["predicted"]), c["dice"], atol=1e-6)
 
-    stats = paired_dice.compare(rows, "relation_self_pair", "unet")
+    stats = paired_dice.compare(rows, "relation_self_pair", "unet", "cv")
     diff = [r["relation_self_pair"]["dice"] - r["unet"]["dice"] for r in rows]
     assert np.isclose(stats["mean_difference"], np.mean(diff))
     assert sum(part["cases"] for part in stats["by_fifth"]) == 5
@@ -36,3 +36,14 @@ def test_a_folder_without_models_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "docs").exists()
+
+
+def test_results_page_shows_the_paired_comparison_under_its_dataset(tmp_path):
+    crossval_results = load_benchmark("crossval_results")
+    folder = tmp_path / "crossval" / "isic"
+    (folder / "report").mkdir(parents=True)
+    (folder / "report" / "tables.md").write_text("# Cross-validation\n\n## Table 1\n")
+    (folder / "paired_relation_self_pair_vs_unet.md").write_text("# Paired Dice: a vs b\n\nmean -0.0072\n")
+    page = crossval_results.render_results(tmp_path / "crossval")
+    assert page.index("## isic") < page.index("#### Table 1") < page.index("### Paired Dice: a vs b")
+    assert "mean -0.0072" in page
