@@ -6,8 +6,8 @@ Pairs the test cases of every fold both methods have evaluated (their per_case.c
 methods' saved masks (methods/<m>/fold_K/predictions/) and each case's ground truth, and writes
 `paired_<a>_vs_<b>.md` and `.json` beside the cross-validation's published tables
 (docs/crossval/<name>/, or --docs): the mean paired Dice difference, the share of cases each
-method wins, the difference by fifth of the second method's Dice, and where the errors are
-(predicted over true foreground, false-positive and false-negative voxels per case).
+method wins, the difference by fifth of the cases ranked by the two methods' mean Dice, and where
+the errors are (predicted over true foreground, false-positive and false-negative voxels per case).
 """
 
 from __future__ import annotations
@@ -71,8 +71,11 @@ def compare(rows: list[dict], first: str, second: str, name: str) -> dict:
     b = np.array([r[second]["dice"] for r in rows])
     diff = a - b
     folds = np.array([r["fold"] for r in rows])
-    edges = np.quantile(b, np.linspace(0, 1, 6))
-    fifth = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, 4)
+    # fifths by the mean of the two Dice: binning by one method's Dice alone would favour the other
+    # in the lowest fifth and that method in the highest (regression to the mean)
+    level = (a + b) / 2
+    edges = np.quantile(level, np.linspace(0, 1, 6))
+    fifth = np.clip(np.searchsorted(edges, level, side="right") - 1, 0, 4)
     return {
         "crossval": name,
         "first": first,
@@ -86,7 +89,7 @@ def compare(rows: list[dict], first: str, second: str, name: str) -> dict:
         "by_fold": {int(k): float(diff[folds == k].mean()) for k in np.unique(folds)},
         "by_fifth": [
             {
-                "second_dice": [float(edges[k]), float(edges[k + 1])],
+                "mean_dice": [float(edges[k]), float(edges[k + 1])],
                 "cases": int(np.sum(fifth == k)),
                 "mean_difference": float(diff[fifth == k].mean()),
                 **{
@@ -119,12 +122,12 @@ def render(stats: dict) -> str:
         "Errors in voxels per case, all classes together; area = predicted over true foreground (median "
         "over the cases with foreground).",
         "",
-        f"| cases by Dice of `{b}` | cases | Dice difference | `{a}` area | `{a}` FP | `{a}` FN "
+        f"| cases by mean Dice of both | cases | Dice difference | `{a}` area | `{a}` FP | `{a}` FN "
         f"| `{b}` area | `{b}` FP | `{b}` FN |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for part in [*stats["by_fifth"], {**stats, "second_dice": None}]:
-        low_high = part["second_dice"]
+    for part in [*stats["by_fifth"], {**stats, "mean_dice": None}]:
+        low_high = part["mean_dice"]
         label = "all" if low_high is None else f"{low_high[0]:.3f} – {low_high[1]:.3f}"
         cells = [label, str(part["cases"]), f"{part['mean_difference']:+.4f}"]
         for m in (a, b):
