@@ -8,7 +8,8 @@
 # A cross-validation begun elsewhere continues from its state, carried as .carry/$NAME.tar, made
 # here with: tar cf .carry/$NAME.tar --exclude=predictions --exclude=report runs/crossval/$NAME
 # Writes to $OUT:
-#   docs.tar.gz     docs/crossval/$NAME (tables, figures, per-fold tables) and docs/results.md
+#   docs.tar.gz     docs/crossval/$NAME (tables, figures, per-fold tables, the paired Dice of the
+#                   Relation U-Net and the U-Net) and docs/results.md
 #   runs.tar.gz     runs/crossval/$NAME without checkpoints and saved masks: per-case tables,
 #                   summaries, training histories, splits
 #   panels.tar.gz   the Relation U-Net's saved masks of the cases the report's figures show
@@ -42,6 +43,10 @@ python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --met
     2>&1 | grep -v "samples/s" > "$OUT/log.txt"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 grep -E "train|evaluate|Error|error" "$OUT/log.txt" | tail -n 40
+# the Relation U-Net's Dice against the U-Net's, case by case, on the folds both have finished
+python3 benchmarks/paired_dice.py "runs/crossval/$NAME" relation_self_pair unet --data "${DATA:-.devdata/$FOLDER}" \
+    >/dev/null && python3 benchmarks/crossval_results.py "$DATASET" --name "$NAME" --publish-only \
+    --data "${DATA:-.devdata/$FOLDER}" >/dev/null
 tar czf "$OUT/docs.tar.gz" "docs/crossval/$NAME" docs/results.md
 tar czf "$OUT/runs.tar.gz" --exclude='*.pt' --exclude='*.lock' --exclude=predictions --exclude=report "runs/crossval/$NAME"
 panels=$(mktemp)  # two calls side by side must not share it
