@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_json, write_text
-from relunet.config import load_config
-from relunet.data.layouts import index_dataset, load_case
+from relunet.data.layouts import load_case
 from relunet.data.preprocess import label_targets
 from relunet.errors import InputError, guarded
+from relunet.reporting.report import crossval_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 #: per-case counts read from the masks, per method
@@ -41,13 +41,7 @@ def paired_cases(folder: Path, first: str, second: str, data: Path | None = None
         raise InputError(
             f"{folder}/methods: {first} and {second} share no evaluated fold; evaluate both first"
         )
-    config = load_config(next((folder / "models").glob("*/config.yaml")))
-    source = Path(data or config.data.path)
-    if not source.exists():
-        raise InputError(
-            f"{source}: the dataset the models trained on is not there; give its place with --data"
-        )
-    index = index_dataset(source)
+    config, index = crossval_dataset(folder, data)
     files = {c.case_id: c for c in index.cases}
     rows = []
     for fold in folds:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_text
-from relunet.config import load_config
-from relunet.data.layouts import index_dataset, load_case
+from relunet.config import RunConfig, load_config
+from relunet.data.layouts import DatasetIndex, index_dataset, load_case
 from relunet.data.preprocess import label_targets
 from relunet.errors import InputError
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD, read_per_case
@@ -191,13 +191,7 @@ def _per_method_table(
 
 def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
     """Panels for the ranked-cases figure and the union/intersection figure."""
-    config = load_config(folder / "models" / "relation_seed0" / "config.yaml")
-    source = Path(data or config.data.path)
-    if not source.exists():
-        raise InputError(
-            f"{source}: the dataset the models trained on is not there; give its place with --data"
-        )
-    index = index_dataset(source)
+    config, index = crossval_dataset(folder, data)
     files = {c.case_id: c for c in index.cases}
     ranked, relations = [], []
     for row in panel_cases(cases):
@@ -233,6 +227,23 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
             }
         )
     return ranked, relations
+
+
+def crossval_dataset(folder: Path, data: Path | None = None) -> tuple[RunConfig, DatasetIndex]:
+    """The run config shared by a cross-validation's models, and the index of their dataset.
+
+    The dataset is read from `data` where given (it moved since training), else from the config.
+    """
+    config_path = next((folder / "models").glob("*/config.yaml"), None)
+    if config_path is None:
+        raise InputError(f"{folder}/models: no trained model here; give a cross-validation folder")
+    config = load_config(config_path)
+    source = Path(data or config.data.path)
+    if not source.exists():
+        raise InputError(
+            f"{source}: the dataset the models trained on is not there; give its place with --data"
+        )
+    return config, index_dataset(source)
 
 
 def panel_cases(cases: list[dict]) -> list[dict]:
