@@ -49,6 +49,10 @@ def paired_cases(folder: Path, first: str, second: str, data: Path | None = None
         for case_id in dice[first]:
             if case_id not in dice[second]:
                 continue
+            if case_id not in files:
+                raise InputError(
+                    f"{index.root}: has no case {case_id} of this cross-validation; give its dataset (--data)"
+                )
             case = load_case(files[case_id], index.labels)
             truth = label_targets(case.label, config.data.label_sets).astype(bool)
             row = {"fold": int(fold.split("_")[1]), "case_id": case_id}

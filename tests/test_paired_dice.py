@@ -5,7 +5,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import crossval_self_pair_and_unet, load_benchmark, write_pictures
+
+from relunet.errors import InputError
 
 paired_dice = load_benchmark("paired_dice")
 
@@ -28,6 +31,10 @@ def test_paired_counts_agree_with_the_evaluated_dice(tmp_path):
     assert sum(part["cases"] for part in stats["by_fifth"]) == 5
     assert stats["first_better"] + stats["second_better"] <= 1
     assert "| all | 5 |" in paired_dice.render(stats)
+
+    fewer = write_pictures(tmp_path / "fewer", n_cases=2)
+    with pytest.raises(InputError, match="has no case"):
+        paired_dice.paired_cases(tmp_path / "cv", "relation_self_pair", "unet", data=fewer)
 
 
 def test_a_folder_without_models_is_one_line(tmp_path):
