@@ -187,8 +187,9 @@ def render_results(docs: Path) -> str:
         tables = folder / "report" / "tables.md"
         if tables.is_file():
             lines += _demoted(tables.read_text().splitlines()[1:])
-        for paired in sorted(folder.glob("paired_*.md")):  # benchmarks/paired_dice.py
-            lines += ["", *_demoted(paired.read_text().splitlines())]
+        # benchmarks/paired_dice.py and benchmarks/threshold_check.py
+        for analysis in [*sorted(folder.glob("paired_*.md")), *folder.glob("threshold_check.md")]:
+            lines += ["", *_demoted(analysis.read_text().splitlines())]
         for fig in sorted((folder / "report" / "figures").glob("*.png")):
             lines += ["", f"![{fig.stem}](crossval/{folder.name}/report/figures/{fig.name})"]
         lines.append("")
