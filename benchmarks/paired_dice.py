@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_json, write_text
-from relunet.data.layouts import load_case
-from relunet.data.preprocess import label_targets
 from relunet.errors import InputError, guarded
-from relunet.reporting.report import crossval_dataset
+from relunet.evaluation.crossval_cases import CrossvalCases
 
 ROOT = Path(__file__).resolve().parents[1]
 #: per-case counts read from the masks, per method
@@ -41,20 +39,14 @@ def paired_cases(folder: Path, first: str, second: str, data: Path | None = None
         raise InputError(
             f"{folder}/methods: {first} and {second} share no evaluated fold; evaluate both first"
         )
-    config, index = crossval_dataset(folder, data)
-    files = {c.case_id: c for c in index.cases}
+    dataset = CrossvalCases(folder, data)
     rows = []
     for fold in folds:
         dice = {m: _dice_by_case(folder / "methods" / m / fold / "per_case.csv") for m in (first, second)}
         for case_id in dice[first]:
             if case_id not in dice[second]:
                 continue
-            if case_id not in files:
-                raise InputError(
-                    f"{index.root}: has no case {case_id} of this cross-validation; give its dataset (--data)"
-                )
-            case = load_case(files[case_id], index.labels)
-            truth = label_targets(case.label, config.data.label_sets).astype(bool)
+            truth = dataset.load(case_id)[1]
             row = {"fold": int(fold.split("_")[1]), "case_id": case_id}
             for m in (first, second):
                 predicted = _saved_mask(folder / "methods" / m / fold / "predictions" / f"{case_id}.npz")

@@ -20,45 +20,29 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_json, write_text
-from relunet.data.layouts import load_case
-from relunet.data.preprocess import label_targets
 from relunet.errors import InputError, guarded
+from relunet.evaluation.crossval_cases import CrossvalCases
 from relunet.evaluation.metrics import dice_per_class
+from relunet.inference.predict import Predictor
 from relunet.inference.runs import open_predictor
-from relunet.reporting.report import crossval_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 #: cut-offs tried on the training cases
 CUTOFFS = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
 
 
-def check_fold(folder: Path, run: str, fold: int, train_cases: int, data: Path | None, device: str) -> dict:
+def check_fold(
+    dataset: CrossvalCases, folder: Path, run: str, fold: int, train_cases: int, device: str
+) -> dict:
     """The fitted cut-off of one model on one fold, and its test fold's Dice at 0.5 and at it."""
-    config, index = crossval_dataset(folder, data)
-    files = {c.case_id: c for c in index.cases}
     split = json.loads((folder / "models" / run / "splits.json").read_text())["folds"][fold]
     rng = np.random.default_rng(fold)
     train_ids = rng.choice(split["train"], size=min(train_cases, len(split["train"])), replace=False)
     predictor = open_predictor(folder / "models" / run, fold, device)[0]
-
-    def scores(case_ids) -> tuple[np.ndarray, np.ndarray]:
-        """`(cases, cut-offs)` Dice and predicted-over-true foreground of `seg_a` at each cut-off."""
-        dice, area = [], []
-        for case_id in case_ids:
-            if case_id not in files:
-                raise InputError(f"{index.root}: has no case {case_id}; give the dataset with --data")
-            case = load_case(files[case_id], index.labels)
-            truth = label_targets(case.label, config.data.label_sets).astype(bool)
-            probability = predictor.predict(case).maps["seg_a"]
-            masks = [probability > t for t in CUTOFFS]
-            dice.append([dice_per_class(m, truth).mean() for m in masks])
-            area.append([m.sum() / truth.sum() if truth.any() else np.nan for m in masks])
-        return np.array(dice), np.array(area)
-
-    train_dice, _ = scores(train_ids)
+    train_dice, _ = _scores(predictor, dataset, train_ids)
     best = int(np.argmax(train_dice.mean(axis=0)))
     half = CUTOFFS.index(0.5)
-    test_dice, test_area = scores(split["test"])
+    test_dice, test_area = _scores(predictor, dataset, split["test"])
     return {
         "run": run,
         "fold": fold,
@@ -72,6 +56,18 @@ def check_fold(folder: Path, run: str, fold: int, train_cases: int, data: Path |
         "test_area_at_half": float(np.nanmedian(test_area[:, half])),
         "test_area_at_cutoff": float(np.nanmedian(test_area[:, best])),
     }
+
+
+def _scores(predictor: Predictor, dataset: CrossvalCases, case_ids) -> tuple[np.ndarray, np.ndarray]:
+    """`(cases, cut-offs)` Dice and predicted-over-true foreground of `seg_a` at each cut-off."""
+    dice, area = [], []
+    for case_id in case_ids:
+        case, truth = dataset.load(case_id)
+        probability = predictor.predict(case).maps["seg_a"]
+        masks = [probability > t for t in CUTOFFS]
+        dice.append([dice_per_class(m, truth).mean() for m in masks])
+        area.append([m.sum() / truth.sum() if truth.any() else np.nan for m in masks])
+    return np.array(dice), np.array(area)
 
 
 def render(name: str, rows: list[dict], command: str) -> str:
@@ -122,8 +118,9 @@ def main() -> None:
     for run in runs:
         if not (args.folder / "models" / run / "splits.json").is_file():
             raise InputError(f"{args.folder / 'models' / run}: no trained model here; see --runs")
+    dataset = CrossvalCases(args.folder, args.data)
     rows = [
-        check_fold(args.folder, run, fold, args.train_cases, args.data, args.device)
+        check_fold(dataset, args.folder, run, fold, args.train_cases, args.device)
         for run in runs
         for fold in folds
     ]

@@ -6,6 +6,8 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -82,13 +84,21 @@ def write_pictures(root: Path, n_cases: int = 10, size: int = 32, rgb: bool = Fa
     return root
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
 def load_benchmark(name: str):
     """The script `benchmarks/<name>.py` as a module, to call its functions."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_benchmark(name: str, *args) -> subprocess.CompletedProcess:
+    """Run `benchmarks/<name>.py` with `args` as a user would; output captured as text."""
+    command = [sys.executable, BENCHMARKS / f"{name}.py", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True)
 
 
 def crossval_self_pair_and_unet(data: Path, out: Path, log: list[str], epochs: int = 1) -> None:

@@ -2,14 +2,11 @@
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from conftest import crossval_self_pair_and_unet, write_pictures
+from conftest import crossval_self_pair_and_unet, run_benchmark, write_pictures
 from typer.testing import CliRunner
 
 import relunet.crossval as crossval_module
@@ -106,7 +103,6 @@ def test_crossval_resumes_and_reports(tmp_path):
 
 
 def test_results_script_reports_a_missing_dataset_in_one_line(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "crossval_results.py"
     args = [
         "hippocampus",
         "--data",
@@ -116,7 +112,7 @@ def test_results_script_reports_a_missing_dataset_in_one_line(tmp_path):
         "--docs",
         tmp_path / "docs",
     ]
-    result = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
+    result = run_benchmark("crossval_results", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert (
         result.stderr.strip()

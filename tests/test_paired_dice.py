@@ -1,12 +1,8 @@
 """benchmarks/paired_dice.py: where one method gains or loses Dice against another, case by case."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import crossval_self_pair_and_unet, load_benchmark, write_pictures
+from conftest import crossval_self_pair_and_unet, load_benchmark, run_benchmark, write_pictures
 
 from relunet.errors import InputError
 
@@ -38,9 +34,8 @@ def test_paired_counts_agree_with_the_evaluated_dice(tmp_path):
 
 
 def test_a_folder_without_models_is_one_line(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "paired_dice.py"
     args = [tmp_path / "nothing", "relation_self_pair", "unet", "--docs", tmp_path / "docs"]
-    result = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
+    result = run_benchmark("paired_dice", *args)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "docs").exists()
 

@@ -3,13 +3,16 @@
 import numpy as np
 from conftest import crossval_self_pair_and_unet, load_benchmark, write_pictures
 
+from relunet.evaluation.crossval_cases import CrossvalCases
+
 threshold_check = load_benchmark("threshold_check")
 
 
 def test_cutoff_fitted_on_training_cases_and_scored_on_the_test_fold(tmp_path):
     data = write_pictures(tmp_path / "pics", n_cases=10)
     crossval_self_pair_and_unet(data, tmp_path / "cv", [], epochs=1)
-    row = threshold_check.check_fold(tmp_path / "cv", "relation_seed0", 0, 3, None, "cpu")
+    dataset = CrossvalCases(tmp_path / "cv")
+    row = threshold_check.check_fold(dataset, tmp_path / "cv", "relation_seed0", 0, 3, "cpu")
     assert row["train_cases"] == 3 and row["test_cases"] == 5
     assert row["cutoff"] in threshold_check.CUTOFFS
     assert row["train_dice_at_cutoff"] >= row["train_dice_at_half"]  # the best on the training cases

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_text
-from relunet.config import RunConfig, load_config
-from relunet.data.layouts import DatasetIndex, index_dataset, load_case
-from relunet.data.preprocess import label_targets
+from relunet.config import load_config
 from relunet.errors import InputError
+from relunet.evaluation.crossval_cases import CrossvalCases, model_config_path
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD, read_per_case
 from relunet.reporting import figures
 
@@ -191,11 +190,11 @@ def _per_method_table(
 
 def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
     """Panels for the ranked-cases figure and the union/intersection figure."""
-    config, index = crossval_dataset(folder, data)
-    files = {c.case_id: c for c in index.cases}
+    dataset = CrossvalCases(folder, data)
     ranked, relations = [], []
     for row in panel_cases(cases):
-        case = load_case(files[row["case_id"]], index.labels)
+        case, truth = dataset.load(row["case_id"])
+        truth = truth.any(axis=0)
         saved = prediction_path(folder, row)
         if not saved.is_file():
             raise InputError(
@@ -203,8 +202,7 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
                 f" or delete methods/{RELATION}/fold_{row['fold']} and run the cross-validation again"
             )
         maps = np.load(saved)
-        truth = label_targets(case.label, config.data.label_sets).any(axis=0)
-        image, cut = _display(case.image, truth, config.data.slice_axis)
+        image, cut = _display(case.image, truth, dataset.config.data.slice_axis)
         caption = f"{row['case_id']}\nDice {row['dice_seg_a']:.2f}  C {row['C']:.2f}"
         ranked.append(
             {
@@ -227,23 +225,6 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
             }
         )
     return ranked, relations
-
-
-def crossval_dataset(folder: Path, data: Path | None = None) -> tuple[RunConfig, DatasetIndex]:
-    """The run config shared by a cross-validation's models, and the index of their dataset.
-
-    The dataset is read from `data` where given (it moved since training), else from the config.
-    """
-    config_path = next((folder / "models").glob("*/config.yaml"), None)
-    if config_path is None:
-        raise InputError(f"{folder}/models: no trained model here; give a cross-validation folder")
-    config = load_config(config_path)
-    source = Path(data or config.data.path)
-    if not source.exists():
-        raise InputError(
-            f"{source}: the dataset the models trained on is not there; give its place with --data"
-        )
-    return config, index_dataset(source)
 
 
 def panel_cases(cases: list[dict]) -> list[dict]:
@@ -330,7 +311,7 @@ def _case_table(name: str, cases: list[dict]) -> str:
 
 def _dataset(folder: Path) -> tuple[str, int]:
     """The folder name of the dataset the models trained on, and the number of classes they segment."""
-    config = next((folder / "models").glob("*/config.yaml"), None)
+    config = model_config_path(folder)
     if config is None:
         return folder.name, 1
     run = load_config(config)
