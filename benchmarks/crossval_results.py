@@ -171,6 +171,7 @@ def render_results(docs: Path) -> str:
         "per-case tables after a run. Single-fold ablations (pairing, loss) are in",
         "[single_fold.md](single_fold.md).",
         "",
+        *_at_a_glance(docs),
     ]
     for folder in sorted(p for p in docs.iterdir() if p.is_dir()):
         runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
@@ -194,6 +195,64 @@ def render_results(docs: Path) -> str:
             lines += ["", f"![{fig.stem}](crossval/{folder.name}/report/figures/{fig.name})"]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+#: the baselines whose confidence the Relation U-Net's self-pair score is held against, in order
+RIVALS = {"unet": "U-Net", "mcdropout_n200": "MC dropout n = 200", "ensemble_5": "ensemble of 5"}
+
+
+def _at_a_glance(docs: Path) -> list[str]:
+    """The headline table: per cross-validation, the self-pair's Dice against the U-Net's fold
+    spread, and its Pearson against each rival's (mean over folds; folds where it is higher)."""
+    header = (
+        "| results | epochs | Dice: self-pair | Dice: U-Net | self-pair in the U-Net's spread | "
+        "Pearson: self-pair | " + " | ".join(f"Pearson: {label}" for label in RIVALS.values()) + " |"
+    )
+    rows = []
+    for folder in sorted(p for p in docs.iterdir() if (p / "summary.json").is_file()):
+        summary = json.loads((folder / "summary.json").read_text())
+        mine, unet = summary.get("relation_self_pair"), summary.get("unet")
+        if mine is None or unet is None:
+            continue
+        runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
+        epochs = runs[-1]["settings"].get("epochs", "—") if runs else "—"
+        gap = mine["dice_seg_a_mean_mean"] - (unet["dice_seg_a_mean_mean"] - unet["dice_seg_a_mean_std"])
+        verdict = "above" if mine["dice_seg_a_mean_mean"] >= unet["dice_seg_a_mean_mean"] else "within"
+        rivals = [_pearson_against(mine, summary.get(name)) for name in RIVALS]
+        rows.append(
+            f"| [{folder.name}](#{folder.name}) | {epochs} | {_mean_std(mine, 'dice_seg_a_mean')} | "
+            f"{_mean_std(unet, 'dice_seg_a_mean')} | {verdict if gap >= 0 else f'no, short by {-gap:.4f}'} | "
+            f"{_mean_std(mine, 'pearson')} | " + " | ".join(rivals) + " |"
+        )
+    if not rows:
+        return []
+    return [
+        "## At a glance",
+        "",
+        "The Relation U-Net fed each test image twice (self-pair) against the U-Net: Dice of `seg_a`, and",
+        "whether it lies within one fold-to-fold standard deviation of the U-Net's; Pearson of each",
+        "method's confidence with Dice, with the folds on which the self-pair's Pearson is the higher",
+        "(U-Net: its mean foreground probability; MC dropout: Dice of the union and intersection of",
+        "its samples; ensemble: mean pairwise Dice of its members). Mean ± std over folds.",
+        "",
+        header,
+        "| --- | ---: | ---: | ---: | --- | ---: | " + " | ".join("---:" for _ in RIVALS) + " |",
+        *rows,
+        "",
+    ]
+
+
+def _pearson_against(mine: dict, rival: dict | None) -> str:
+    """A rival's Pearson, and on how many of the common folds the self-pair's is higher."""
+    if rival is None:
+        return "—"
+    folds = sorted(set(mine["pearson_by_fold"]) & set(rival["pearson_by_fold"]))
+    wins = sum(mine["pearson_by_fold"][k] > rival["pearson_by_fold"][k] for k in folds)
+    return f"{_mean_std(rival, 'pearson')} (self-pair higher on {wins}/{len(folds)})"
+
+
+def _mean_std(summary: dict, metric: str) -> str:
+    return f"{summary[metric + '_mean']:.3f} ± {summary[metric + '_std']:.3f}"
 
 
 def _demoted(lines: list[str]) -> list[str]:

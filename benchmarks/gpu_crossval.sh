@@ -4,7 +4,8 @@
 # the models and evaluations between them (one small-batch process leaves the GPU mostly idle),
 # stopped after $BUDGET_S seconds, resumed by calling it again on the same warm machine.
 # Expects, carried beside the checkout: .whl/ (monai and nibabel wheels for the machine's Python)
-# and .devdata/<dataset folder> (or DATA=path). Further arguments go to crossval_results.py.
+# and .devdata/<dataset folder> (or DATA=path). METHODS (default all) is crossval_results.py's
+# --methods; further arguments go to it too.
 # A cross-validation begun elsewhere continues from its state, carried as .carry/$NAME.tar, made
 # here with: tar cf .carry/$NAME.tar --exclude=predictions --exclude=report runs/crossval/$NAME
 # Writes to $OUT:
@@ -38,7 +39,7 @@ if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null && nvidi
         echo quit | nvidia-cuda-mps-control; echo "CUDA MPS failed; off"
     fi
 fi
-python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --methods all --jobs "${JOBS:-14}" \
+python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --methods "${METHODS:-all}" --jobs "${JOBS:-14}" \
     --time-limit "${BUDGET_S:-450}" --device "${DEVICE:-cuda}" --data "${DATA:-.devdata/$FOLDER}" "$@" \
     2>&1 | grep -v "samples/s" > "$OUT/log.txt"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv

@@ -38,14 +38,3 @@ def test_a_folder_without_models_is_one_line(tmp_path):
     result = run_benchmark("paired_dice", *args)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "docs").exists()
-
-
-def test_results_page_shows_the_paired_comparison_under_its_dataset(tmp_path):
-    crossval_results = load_benchmark("crossval_results")
-    folder = tmp_path / "crossval" / "isic"
-    (folder / "report").mkdir(parents=True)
-    (folder / "report" / "tables.md").write_text("# Cross-validation\n\n## Table 1\n")
-    (folder / "paired_relation_self_pair_vs_unet.md").write_text("# Paired Dice: a vs b\n\nmean -0.0072\n")
-    page = crossval_results.render_results(tmp_path / "crossval")
-    assert page.index("## isic") < page.index("#### Table 1") < page.index("### Paired Dice: a vs b")
-    assert "mean -0.0072" in page
