@@ -87,8 +87,7 @@ def main() -> None:
         if any(evaluated(out, m, k) for k in range(args.folds))
     ]
     if not args.publish_only:
-        log = docs / name / "runs.json"
-        runs = json.loads(log.read_text()) if log.is_file() else []
+        runs = _runs(docs / name)
         runs.append(
             {
                 "command": "python benchmarks/crossval_results.py " + " ".join(sys.argv[1:]),
@@ -101,7 +100,7 @@ def main() -> None:
                 "settings": {**data_cfg, **train_cfg},
             }
         )
-        write_json(log, runs)
+        write_json(docs / name / "runs.json", runs)
     if finished:
         write_json(out / "summary.json", aggregate(out, finished))
         build_report(out, data)
@@ -174,7 +173,7 @@ def render_results(docs: Path) -> str:
         *_at_a_glance(docs),
     ]
     for folder in sorted(p for p in docs.iterdir() if p.is_dir()):
-        runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
+        runs = _runs(folder)
         lines += [f"## {folder.name}", "", "How it was run (each call resumes the previous ones):", ""]
         for run in runs:
             lines.append(
@@ -214,14 +213,12 @@ def _at_a_glance(docs: Path) -> list[str]:
         mine, unet = summary.get("relation_self_pair"), summary.get("unet")
         if mine is None or unet is None:
             continue
-        runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
+        runs = _runs(folder)
         epochs = runs[-1]["settings"].get("epochs", "—") if runs else "—"
-        gap = mine["dice_seg_a_mean_mean"] - (unet["dice_seg_a_mean_mean"] - unet["dice_seg_a_mean_std"])
-        verdict = "above" if mine["dice_seg_a_mean_mean"] >= unet["dice_seg_a_mean_mean"] else "within"
         rivals = [_pearson_against(mine, summary.get(name)) for name in RIVALS]
         rows.append(
             f"| [{folder.name}](#{folder.name}) | {epochs} | {_mean_std(mine, 'dice_seg_a_mean')} | "
-            f"{_mean_std(unet, 'dice_seg_a_mean')} | {verdict if gap >= 0 else f'no, short by {-gap:.4f}'} | "
+            f"{_mean_std(unet, 'dice_seg_a_mean')} | {_against_spread(mine, unet)} | "
             f"{_mean_std(mine, 'pearson')} | " + " | ".join(rivals) + " |"
         )
     if not rows:
@@ -240,6 +237,21 @@ def _at_a_glance(docs: Path) -> list[str]:
         *rows,
         "",
     ]
+
+
+def _runs(folder: Path) -> list[dict]:
+    """The calls recorded in a published cross-validation's runs.json (none if it has none)."""
+    log = folder / "runs.json"
+    return json.loads(log.read_text()) if log.is_file() else []
+
+
+def _against_spread(mine: dict, unet: dict) -> str:
+    """Whether the self-pair's mean Dice is above the U-Net's, within its one std, or short of it."""
+    dice, reference = mine["dice_seg_a_mean_mean"], unet["dice_seg_a_mean_mean"]
+    floor = reference - unet["dice_seg_a_mean_std"]
+    if dice >= reference:
+        return "above"
+    return "within" if dice >= floor else f"no, short by {floor - dice:.4f}"
 
 
 def _pearson_against(mine: dict, rival: dict | None) -> str:

@@ -23,6 +23,7 @@ set -uo pipefail
 DATASET=${DATASET:-isic}
 NAME=${NAME:-$DATASET}
 case $DATASET in isic*) FOLDER=ISIC2017_Task1_256 ;; *) FOLDER=Task04_Hippocampus ;; esac
+DATA=${DATA:-.devdata/$FOLDER}
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
@@ -40,14 +41,14 @@ if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null && nvidi
     fi
 fi
 python3 -W ignore benchmarks/crossval_results.py "$DATASET" --name "$NAME" --methods "${METHODS:-all}" --jobs "${JOBS:-14}" \
-    --time-limit "${BUDGET_S:-450}" --device "${DEVICE:-cuda}" --data "${DATA:-.devdata/$FOLDER}" "$@" \
+    --time-limit "${BUDGET_S:-450}" --device "${DEVICE:-cuda}" --data "$DATA" "$@" \
     2>&1 | grep -v "samples/s" > "$OUT/log.txt"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 grep -E "train|evaluate|Error|error" "$OUT/log.txt" | tail -n 40
 # the Relation U-Net's Dice against the U-Net's, case by case, on the folds both have finished
-python3 benchmarks/paired_dice.py "runs/crossval/$NAME" relation_self_pair unet --data "${DATA:-.devdata/$FOLDER}" \
+python3 benchmarks/paired_dice.py "runs/crossval/$NAME" relation_self_pair unet --data "$DATA" \
     >/dev/null && python3 benchmarks/crossval_results.py "$DATASET" --name "$NAME" --publish-only \
-    --data "${DATA:-.devdata/$FOLDER}" >/dev/null
+    --data "$DATA" >/dev/null
 tar czf "$OUT/docs.tar.gz" "docs/crossval/$NAME" docs/results.md
 tar czf "$OUT/runs.tar.gz" --exclude='*.pt' --exclude='*.lock' --exclude=predictions --exclude=report "runs/crossval/$NAME"
 panels=$(mktemp)  # two calls side by side must not share it
