@@ -32,6 +32,11 @@ def relunet_subprocess(*args):
     )
 
 
+def read_rows(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def assert_clean_failure(result, out: Path, *words):
     stderr = result.stderr
     assert result.exit_code == 2 if hasattr(result, "exit_code") else result.returncode == 2
@@ -242,9 +247,12 @@ def test_sharded_prediction_merged_equals_unsharded(tmp_path):
         assert result.exit_code == 0, result.output
     assert not (parts / "cases.csv").exists()
     assert invoke("merge", parts).exit_code == 0
-    assert (parts / "cases.csv").read_text() == (whole / "cases.csv").read_text()
-    for mask in (whole / "masks").iterdir():
-        assert (parts / "masks" / mask.name).read_bytes() == mask.read_bytes()
+    merged, single = read_rows(parts / "cases.csv"), read_rows(whole / "cases.csv")
+    assert [{**r, "mask": Path(r["mask"]).name} for r in merged] == [
+        {**r, "mask": Path(r["mask"]).name} for r in single
+    ]
+    for row, alone in zip(merged, single, strict=True):
+        assert (parts / row["mask"]).read_bytes() == (whole / alone["mask"]).read_bytes()
 
 
 def test_merge_refuses_missing_parts(tmp_path):

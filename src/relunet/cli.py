@@ -22,6 +22,9 @@ app = typer.Typer(
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write to.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fold = Annotated[int | None, typer.Option(help="Fold whose model to use (default: the only one).")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the results already in --out (whole, at the end).")
+]
 
 
 @app.command()
@@ -47,6 +50,9 @@ def train(
     slice_axis: Annotated[int, typer.Option(help="Volume axis cut into 2D slices.")] = 2,
     window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Retrain this fold from scratch, replacing its checkpoint.")
+    ] = False,
     amp: Annotated[
         bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on GPU).")
     ] = None,
@@ -86,6 +92,7 @@ def train(
             out,
             fold=fold,
             resume=resume,
+            overwrite=overwrite,
             device=device,
             model={"kind": model},
             data_cfg=data_cfg,
@@ -107,6 +114,7 @@ def predict(
     mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
     num_parts: Annotated[int, typer.Option(help="Split the cases into this many parts.")] = 1,
     part_id: Annotated[int, typer.Option(help="The part this process does (0-based).")] = 0,
+    overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
     """Segment images and rank them by confidence, most doubtful first (no ground truth).
@@ -132,6 +140,7 @@ def predict(
             device=device,
             num_parts=num_parts,
             part_id=part_id,
+            overwrite=overwrite,
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(f"{len(rows)} cases written to {out}")
@@ -162,6 +171,7 @@ def evaluate(
     fold: Fold = None,
     all_cases: Annotated[bool, typer.Option("--all", help="Every case, not the test fold.")] = False,
     mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
+    overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
     """Evaluate a fold on its test cases: per_case.csv and summary.json."""
@@ -173,7 +183,14 @@ def evaluate(
         from relunet.reporting.console import summary_table
 
         summary = evaluate_folder(
-            run, data, out, fold=fold, all_cases=all_cases, mc_samples=mc_samples, device=device
+            run,
+            data,
+            out,
+            fold=fold,
+            all_cases=all_cases,
+            mc_samples=mc_samples,
+            device=device,
+            overwrite=overwrite,
         )
         Console().print(summary_table(summary))
         typer.echo(f"written: {out / 'per_case.csv'}, {out / 'summary.json'}")

@@ -15,6 +15,7 @@ from relunet.atomic import write_text
 from relunet.errors import InputError
 
 MODEL_KINDS = ("relation", "unet", "mcdropout")
+LOSSES = ("bce_dice", "bce")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,45 @@ class RunConfig:
         """Return a copy with fields replaced, e.g. `with_overrides(train={"epochs": 3})`."""
         new = {name: replace(getattr(self, name), **values) for name, values in sections.items()}
         return replace(self, **new)
+
+
+def check_ranges(config: RunConfig) -> None:
+    """Refuse settings outside their range with one line naming the option (before any write)."""
+    model, data, train = config.model, config.data, config.train
+    rules = [
+        ("--model", model.kind, model.kind in MODEL_KINDS, f"one of {', '.join(MODEL_KINDS)}"),
+        ("--loss", train.loss, train.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
+        ("--epochs", train.epochs, train.epochs >= 1, "a whole number of at least 1"),
+        ("--lr", train.lr, 0 < train.lr < 1, "a learning rate between 0 and 1, e.g. 1e-3"),
+        ("--batch-size", train.batch_size, train.batch_size >= 1, "at least 1"),
+        (
+            "--samples-per-epoch",
+            train.samples_per_epoch,
+            train.samples_per_epoch is None or train.samples_per_epoch >= 1,
+            "at least 1",
+        ),
+        ("--same-fraction", train.same_fraction, 0 <= train.same_fraction <= 1, "a share from 0 to 1"),
+        ("lr_step", train.lr_step, train.lr_step >= 1, "at least 1 epoch"),
+        ("lr_gamma", train.lr_gamma, 0 < train.lr_gamma <= 1, "a factor in (0, 1]"),
+        ("--folds", data.folds, data.folds >= 2, "at least 2"),
+        (
+            "--image-size",
+            data.image_size,
+            data.image_size is None or 8 <= data.image_size <= 4096,
+            "8 to 4096",
+        ),
+        ("--slice-axis", data.slice_axis, 0 <= data.slice_axis < 3, "0, 1 or 2"),
+        (
+            "--window",
+            data.window,
+            data.window is None or data.window[0] < data.window[1],
+            "low,high with low < high",
+        ),
+        ("head_dropout", model.head_dropout, 0 <= model.head_dropout < 1, "a probability in [0, 1)"),
+    ]
+    for option, value, ok, wanted in rules:
+        if not ok:
+            raise InputError(f"{option} {value}: out of range; give {wanted}")
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:

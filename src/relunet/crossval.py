@@ -35,6 +35,7 @@ from relunet.atomic import atomic_path, write_csv, write_json
 from relunet.config import TrainConfig
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
+from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.device import describe
 from relunet.errors import InputError
@@ -43,6 +44,7 @@ from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summari
 from relunet.inference.predict import Prediction, Predictor, ensemble_predict
 from relunet.inference.runs import case_row, open_predictor
 from relunet.locks import try_lock
+from relunet.results_folder import check_apart
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from relunet.training.run import train_fold
 from relunet.types import Case
@@ -133,6 +135,7 @@ def crossval(
     """
     methods = methods or all_methods()
     out = Path(out)
+    check_apart(out, {"the input data": data})
     training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
@@ -199,8 +202,8 @@ class _TestCases:
     def fold(self, fold: int, run_name: str) -> list[Case]:
         """Test cases of `fold`, from the split saved by the trained model `run_name`."""
         if self.loaded is None or self.loaded[0] != fold:
-            splits = json.loads((self.out / "models" / run_name / "splits.json").read_text())
-            self.loaded = (fold, load_cases(self.index.subset(splits["folds"][fold]["test"])))
+            split = fold_split(self.out / "models" / run_name / "splits.json", fold)
+            self.loaded = (fold, load_cases(self.index.subset(split["test"])))
         return self.loaded[1]
 
 
@@ -343,7 +346,7 @@ def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], index:
     if method.how != "anchors_train":
         return []
     run = out / "models" / method.run_name(0)
-    train_ids = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
+    train_ids = fold_split(run / "splits.json", fold)["train"]
     return load_cases(index.subset(train_ids), with_label=False)
 
 

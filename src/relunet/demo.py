@@ -24,8 +24,8 @@ def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict,
     data = write_synthetic_dataset(out / "data", n_cases=n_cases)
     run = out / "run"
     train_fold(data, run, fold=0, resume=True, device=device, data_cfg={"folds": 4}, train=DEMO_TRAIN)
-    summary = evaluate_folder(run, data, out / "evaluation", fold=0, device=device)
-    predict_folder(run, data / "images", out / "prediction", fold=0, device=device)
+    summary = evaluate_folder(run, data, out / "evaluation", fold=0, device=device, overwrite=True)
+    predict_folder(run, data / "images", out / "prediction", fold=0, device=device, overwrite=True)
     with (out / "evaluation" / "per_case.csv").open(newline="") as handle:
         rows = [
             {"case_id": r["case_id"], "C": float(r["C"]), "dice": float(r["dice_seg_a"])}

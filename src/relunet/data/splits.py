@@ -22,12 +22,42 @@ def kfold(case_ids: list[str], folds: int, seed: int) -> list[dict[str, list[str
     return [{"train": sorted(set(order) - set(part)), "test": sorted(part.tolist())} for part in parts]
 
 
+def read_splits(path: Path) -> list[dict[str, list[str]]]:
+    """The folds saved at `path`: a list of {"train": [...], "test": [...]} case-name lists."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no splits here; give the run folder that `relunet train` wrote")
+    try:
+        splits = json.loads(path.read_text())["folds"]
+        if not isinstance(splits, list) or not all(_is_fold(f) for f in splits):
+            raise TypeError("folds must be lists of case names")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise InputError(
+            f"{path}: damaged splits ({type(err).__name__}); restore it from a copy or retrain in a new --out"
+        ) from err
+    return splits
+
+
+def fold_split(path: Path, fold: int) -> dict[str, list[str]]:
+    """One fold's {"train": [...], "test": [...]} case names from the splits at `path`."""
+    splits = read_splits(path)
+    if not 0 <= fold < len(splits):
+        raise InputError(f"{path}: no fold {fold} among {len(splits)} folds; choose another --fold")
+    return splits[fold]
+
+
+def _is_fold(fold: object) -> bool:
+    return isinstance(fold, dict) and all(
+        isinstance(fold.get(k), list) and all(isinstance(c, str) for c in fold[k]) for k in ("train", "test")
+    )
+
+
 def load_or_create_splits(
     path: Path, case_ids: list[str], folds: int, seed: int
 ) -> list[dict[str, list[str]]]:
     """Reuse the splits at `path` if present (checking they fit the data), else create them."""
     if path.is_file():
-        splits = json.loads(path.read_text())["folds"]
+        splits = read_splits(path)
         known = {c for fold in splits for c in fold["test"]}
         if len(splits) != folds or known != set(case_ids):
             raise InputError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import zlib
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from relunet.atomic import write_csv, write_json
 from relunet.config import RunConfig
 from relunet.data.layouts import DatasetIndex, index_dataset, index_input
 from relunet.data.preprocess import label_targets
+from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.device import resolve_device
 from relunet.errors import InputError
@@ -21,10 +21,13 @@ from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import summarise
 from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.writers import write_mask
+from relunet.locks import sole_writer
+from relunet.results_folder import check_apart, results_folder
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_model
 from relunet.types import Case
 
 ANCHOR_SOURCES = ("train", "test")
+CASES_NAME = "cases.csv"
 
 
 def fold_dir(run: Path, fold: int | None) -> Path:
@@ -64,38 +67,55 @@ def predict_folder(
     device: str = "auto",
     num_parts: int = 1,
     part_id: int = 0,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
     The table has one row per case: its confidence `C` (the run's own score: C for a Relation
     U-Net, the agreement of draws or anchors, the mean foreground probability of a U-Net),
-    the foreground voxel count and the mask file.
+    the foreground voxel count and the mask file. `out` appears whole at the end (see
+    `relunet.results_folder`); results already there are replaced only with `overwrite`.
 
     With `num_parts` > 1 only every `num_parts`-th case from `part_id` on is done (cases in
-    name order), and the table is `cases_part{I}of{P}.csv`; `merge_parts` joins the tables.
+    name order), into the results folder `out/part{I}of{P}`; `merge_parts` joins the tables.
     Anchors are drawn per case from a generator seeded by (seed, case name), so a sharded
     prediction equals an unsharded one. Returns the rows of the table.
     """
-    if not 0 <= part_id < num_parts:
+    if num_parts < 1 or not 0 <= part_id < num_parts:
         raise InputError(f"--part-id {part_id}: choose 0 to {num_parts - 1} for --num-parts {num_parts}")
     if anchor_source not in ANCHOR_SOURCES:
         raise InputError(f"--anchor-source {anchor_source}: choose train or test")
+    if anchors < 0 or mc_samples < 1:
+        raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples)
-    index = index_input(source)
-    mine = sorted(index.case_ids)[part_id::num_parts]
-    cases = _load_checked(index.subset(mine), predictor, with_label=False)
-    pool: list[Case] = []
-    if anchors and anchor_source == "train":
-        pool = _training_cases(Path(run), predictor, fold_number)
-    elif anchors:
-        pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
+    protected = _protected(run, source, predictor.config)
+    check_apart(out, protected)
+    folder = Path(out) if num_parts == 1 else Path(out) / part_folder_name(part_id, num_parts)
+    with results_folder(folder, "prediction", overwrite, protected) as staging:
+        index = index_input(source)
+        mine = sorted(index.case_ids)[part_id::num_parts]
+        cases = _load_checked(index.subset(mine), predictor, with_label=False)
+        pool: list[Case] = []
+        if anchors and anchor_source == "train":
+            pool = _training_cases(Path(run), predictor, fold_number)
+        elif anchors:
+            pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
+        rows = _predict_cases(predictor, cases, pool, anchors, seed, staging)
+        write_csv(staging / CASES_NAME, rows)
+    return rows
+
+
+def _predict_cases(
+    predictor: Predictor, cases: list[Case], pool: list[Case], anchors: int, seed: int, out: Path
+) -> list[dict]:
+    """Segment each case into `out/masks`; the table rows, most doubtful first."""
     label_sets = predictor.config.data.label_sets
     rows = []
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="predict"):
             chosen = _choose_anchors(_case_rng(seed, case.case_id), pool, anchors, exclude=case.case_id)
             prediction = predictor.predict(case, chosen)
-            path = write_mask(case, prediction.mask, label_sets, Path(out) / "masks")
+            path = write_mask(case, prediction.mask, label_sets, out / "masks")
             rows.append(
                 {
                     "case_id": case.case_id,
@@ -105,28 +125,37 @@ def predict_folder(
                 }
             )
     rows.sort(key=lambda r: (r["C"], r["case_id"]))
-    name = "cases.csv" if num_parts == 1 else f"cases_part{part_id}of{num_parts}.csv"
-    write_csv(Path(out) / name, rows)
     return rows
 
 
+def part_folder_name(part_id: int, num_parts: int) -> str:
+    """The results folder of one part of a sharded prediction, inside its `--out`."""
+    return f"part{part_id}of{num_parts}"
+
+
 def merge_parts(out: Path) -> list[dict]:
-    """Join the `cases_part{I}of{P}.csv` tables of a sharded prediction into `cases.csv`."""
+    """Join the tables of the `part{I}of{P}` folders of a sharded prediction into `out/cases.csv`.
+
+    The mask paths of the joined table are relative to `out` (`part0of3/masks/case.png`).
+    """
     out = Path(out)
-    parts = sorted(out.glob("cases_part*of*.csv"))
-    totals = {int(p.stem.rsplit("of", 1)[1]) for p in parts}
+    parts = sorted(p for p in out.glob("part*of*") if (p / CASES_NAME).is_file())
+    totals = {int(p.name.rsplit("of", 1)[1]) for p in parts if p.name.rsplit("of", 1)[1].isdigit()}
     if len(totals) != 1:
-        raise InputError(f"{out}: no part tables from one sharded prediction found; run predict --num-parts")
+        raise InputError(f"{out}: no part folders from one sharded prediction found; run predict --num-parts")
     (total,) = totals
-    missing = sorted(set(range(total)) - {int(p.stem[len("cases_part") :].split("of")[0]) for p in parts})
+    missing = sorted(set(range(total)) - {int(p.name[len("part") :].split("of")[0]) for p in parts})
     if missing:
         raise InputError(f"{out}: parts {missing} of {total} are missing; run predict --part-id for them")
     rows = []
-    for path in parts:
-        with path.open(newline="") as handle:
-            rows += [{**r, "C": float(r["C"])} for r in csv.DictReader(handle)]
+    for part in parts:
+        with (part / CASES_NAME).open(newline="") as handle:
+            rows += [
+                {**r, "C": float(r["C"]), "mask": f"{part.name}/{r['mask']}"} for r in csv.DictReader(handle)
+            ]
     rows.sort(key=lambda r: (r["C"], r["case_id"]))
-    write_csv(out / "cases.csv", rows)
+    with sole_writer(out / f".{CASES_NAME}.lock", str(out / CASES_NAME)):
+        write_csv(out / CASES_NAME, rows)
     return rows
 
 
@@ -138,30 +167,34 @@ def evaluate_folder(
     all_cases: bool = False,
     mc_samples: int = 20,
     device: str = "auto",
+    overwrite: bool = False,
 ) -> dict:
     """Evaluate a fold on its test cases (or every case of `data`) against the ground truth.
 
-    Writes `per_case.csv` (a row per case, column `C` = confidence) and `summary.json` to `out`;
-    returns the summary.
+    Writes `per_case.csv` (a row per case, column `C` = confidence) and `summary.json` to `out`,
+    which appears whole at the end; returns the summary.
     """
+    if mc_samples < 1:
+        raise InputError(f"--mc-samples {mc_samples}: give at least 1")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples)
-    index = index_dataset(data)
-    test_ids = None if all_cases else _test_ids(Path(run), fold_number, index)
-    cases = _load_checked(index.subset(test_ids) if test_ids else index, predictor)
-    label_sets = predictor.config.data.label_sets
-    rows = []
-    with Progress(transient=True) as progress:
-        for case in progress.track(cases, description="evaluate"):
-            prediction = predictor.predict(case)
-            rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
-    summary = {
-        "model": predictor.config.model.kind,
-        "fold": fold_number,
-        "cases": "all" if test_ids is None else "test fold",
-        **summarise(rows),
-    }
-    write_csv(Path(out) / "per_case.csv", rows)
-    write_json(Path(out) / "summary.json", summary)
+    with results_folder(out, "evaluation", overwrite, _protected(run, data, predictor.config)) as staging:
+        index = index_dataset(data)
+        test_ids = None if all_cases else _test_ids(Path(run), fold_number, index)
+        cases = _load_checked(index.subset(test_ids) if test_ids else index, predictor)
+        label_sets = predictor.config.data.label_sets
+        rows = []
+        with Progress(transient=True) as progress:
+            for case in progress.track(cases, description="evaluate"):
+                prediction = predictor.predict(case)
+                rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
+        summary = {
+            "model": predictor.config.model.kind,
+            "fold": fold_number,
+            "cases": "all" if test_ids is None else "test fold",
+            **summarise(rows),
+        }
+        write_csv(staging / "per_case.csv", rows)
+        write_json(staging / "summary.json", summary)
     return summary
 
 
@@ -181,6 +214,11 @@ def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
     return row
 
 
+def _protected(run: Path, data: Path, config: RunConfig) -> dict[str, str | Path | None]:
+    """The folders an output folder must keep clear of: the input, the run, its training data."""
+    return {"the input data": data, "the run folder": run, "the run's training data": config.data.path}
+
+
 def _load_checked(index: DatasetIndex, predictor: Predictor, with_label: bool = True) -> list[Case]:
     """Read every case and check it fits the model, before anything is written."""
     cases = load_cases(index, with_label)
@@ -194,7 +232,7 @@ def _test_ids(run: Path, fold: int, index: DatasetIndex) -> list[str] | None:
     splits_path = run / "splits.json"
     if not splits_path.is_file():
         return None
-    test = json.loads(splits_path.read_text())["folds"][fold]["test"]
+    test = fold_split(splits_path, fold)["test"]
     return test if set(test) <= set(index.case_ids) else None
 
 
@@ -202,7 +240,7 @@ def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
     """The training cases of the fold, read from the dataset the run was trained on."""
     config: RunConfig = predictor.config
     index = index_dataset(config.data.path)
-    train = json.loads((run / "splits.json").read_text())["folds"][fold]["train"]
+    train = fold_split(run / "splits.json", fold)["train"]
     return _load_checked(index.subset(train), predictor, with_label=False)
 
 

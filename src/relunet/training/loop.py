@@ -21,6 +21,7 @@ from relunet.config import RunConfig
 from relunet.data.pairing import draw_partners
 from relunet.data.training_set import TrainingSet
 from relunet.device import autocast, prepare_model
+from relunet.errors import InputError
 from relunet.nets import RelationUNet
 from relunet.training.augment import random_flips
 from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -60,12 +61,7 @@ def fit(
     history: list[dict[str, float]] = []
     start = 0
     if resume and (fold_dir / CHECKPOINT_NAME).is_file():
-        state = load_checkpoint(fold_dir / CHECKPOINT_NAME)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start = int(state["epoch"])
-        history = _read_history(fold_dir / HISTORY_NAME)[:start]
+        start, history = _restore(fold_dir, model, optimizer, scheduler)
 
     n_per_epoch = ranks.shard(np.arange(cfg.samples_per_epoch or len(data))).size
     batch_size = max(1, cfg.batch_size // ranks.world_size)
@@ -122,6 +118,29 @@ def fit(
     return history
 
 
+def _restore(
+    fold_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[int, list[dict[str, float]]]:
+    """Load the fold's checkpoint into model, optimiser and scheduler; its epoch and history."""
+    path = fold_dir / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
+        raise InputError(
+            f"{path}: this checkpoint does not fit the run's model and optimiser ({type(err).__name__}); "
+            "retrain the fold with --overwrite instead of --resume"
+        ) from err
+    start = state["epoch"]
+    history = state.get("history") or _read_history(fold_dir / HISTORY_NAME)
+    return start, history[:start]
+
+
 def _save(
     fold_dir: Path,
     model: nn.Module,
@@ -132,7 +151,7 @@ def _save(
     config: RunConfig,
     history: list[dict[str, float]],
 ) -> None:
-    """Checkpoint (atomic), then the history up to it."""
+    """Checkpoint with the history inside (atomic), then `history.csv` from the same rows."""
     save_checkpoint(
         fold_dir / CHECKPOINT_NAME,
         {
@@ -142,6 +161,7 @@ def _save(
             "epoch": epoch,
             "fold": fold,
             "config": config.to_dict(),
+            "history": history,
         },
     )
     write_csv(fold_dir / HISTORY_NAME, history)
@@ -196,10 +216,14 @@ def _progress(enabled: bool) -> Progress:
 
 
 def _read_history(path: Path) -> list[dict[str, float]]:
+    """`history.csv` of a checkpoint written before the history travelled inside it."""
     if not path.is_file():
         return []
-    with path.open(newline="") as handle:
-        return [
-            {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
-            for row in csv.DictReader(handle)
-        ]
+    try:
+        with path.open(newline="") as handle:
+            return [
+                {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+                for row in csv.DictReader(handle)
+            ]
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"{path}: damaged history ({type(err).__name__}); retrain with --overwrite") from err

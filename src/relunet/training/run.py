@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
 
-from relunet.config import MODEL_KINDS, RunConfig, load_config, save_config
+from relunet.atomic import remove_temporaries
+from relunet.config import RunConfig, check_ranges, load_config, save_config
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
@@ -14,10 +16,12 @@ from relunet.data.splits import load_or_create_splits
 from relunet.data.training_set import build_training_set, load_cases
 from relunet.device import resolve_device
 from relunet.errors import InputError
+from relunet.locks import sole_writer, try_lock
 from relunet.nets import build_model
+from relunet.results_folder import check_apart
 from relunet.training.checkpoint import CHECKPOINT_NAME
 from relunet.training.distributed import distributed
-from relunet.training.loop import fit
+from relunet.training.loop import HISTORY_NAME, fit
 from relunet.types import Case
 
 CONFIG_NAME = "config.yaml"
@@ -33,37 +37,65 @@ def train_fold(
     model: dict | None = None,
     data_cfg: dict | None = None,
     train: dict | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, float]]:
     """Train one fold of a k-fold split of the dataset at `data` into the run folder `out`.
 
     `model`, `data_cfg` and `train` override fields of the default `RunConfig` sections. All
-    input is read and checked before anything is written. Returns the training history.
+    input and every setting is read and checked before anything is written. One process trains
+    a fold at a time (a lock in the run folder); `resume` continues the fold's checkpoint,
+    `overwrite` retrains it from scratch. Returns the training history.
     """
     data, out = Path(data).resolve(), Path(out)
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite: choose one (continue the fold, or retrain it)")
+    check_apart(out, {"the training data": data})
     compute = resolve_device(device)
     with distributed(compute) as ranks:
         index = index_dataset(data)
         cases = load_cases(index)
         config = _run_config(index, cases, data, model, data_cfg, train)
+        check_ranges(config)
         _check_settings(config, cases[0].image.ndim - 1, fold, index.root)
-        _check_existing(out, config, fold, resume)
-
-        splits = ranks.main_first(
-            lambda: load_or_create_splits(
-                out / SPLITS_NAME, index.case_ids, config.data.folds, config.data.split_seed
-            )
-        )
-        train_ids = set(splits[fold]["train"])
-        prep = Preprocessor.of(config.data)
-        train_set = build_training_set(
-            [c for c in cases if c.case_id in train_ids], prep, config.data.dims, config.data.slice_axis
-        )
-        if ranks.is_main:
-            save_config(config, out / CONFIG_NAME)
-        torch.manual_seed(config.train.seed)
-        network = build_model(config.model)
+        # LABELCHECK
+        _check_existing(out, config, fold, resume, overwrite)
         fold_path = out / f"fold_{fold}"
-        return fit(network, train_set, config, fold_path, fold, ranks.device(compute), resume, ranks)
+        with contextlib.ExitStack() as held:
+            if ranks.is_main:
+                held.enter_context(sole_writer(out / _fold_lock_name(fold), f"fold {fold} of {out}"))
+            splits = ranks.main_first(lambda: _claim(out, config, index, fold, resume, overwrite))
+            train_ids = set(splits[fold]["train"])
+            prep = Preprocessor.of(config.data)
+            train_set = build_training_set(
+                [c for c in cases if c.case_id in train_ids], prep, config.data.dims, config.data.slice_axis
+            )
+            torch.manual_seed(config.train.seed)
+            network = build_model(config.model)
+            return fit(network, train_set, config, fold_path, fold, ranks.device(compute), resume, ranks)
+
+
+def _claim(
+    out: Path, config: RunConfig, index: DatasetIndex, fold: int, resume: bool, overwrite: bool
+) -> list[dict[str, list[str]]]:
+    """With the fold locked: check the run folder again, write its config and splits, clear the fold.
+
+    The run-wide part is one step under a second lock, so two commands with different settings
+    cannot both pass the check. Returns the splits.
+    """
+    fold_path = out / f"fold_{fold}"
+    with sole_writer(out / ".config.lock", str(out), wait=True):
+        _check_existing(out, config, fold, resume, overwrite)
+        fresh = not _folds_taken(out, fold)
+        splits_path = out / SPLITS_NAME
+        if fresh and splits_path.is_file():
+            splits_path.unlink()
+        splits = load_or_create_splits(splits_path, index.case_ids, config.data.folds, config.data.split_seed)
+        save_config(config, out / CONFIG_NAME)
+    remove_temporaries(fold_path)
+    if overwrite:
+        for name in (CHECKPOINT_NAME, HISTORY_NAME):
+            (fold_path / name).unlink(missing_ok=True)
+    return splits
 
 
 def _run_config(
@@ -90,31 +122,47 @@ def _run_config(
 
 
 def _check_settings(config: RunConfig, spatial: int, fold: int, root: Path) -> None:
-    if config.model.kind not in MODEL_KINDS:
-        raise InputError(f"--model {config.model.kind}: choose one of {', '.join(MODEL_KINDS)}")
     if config.train.pairing not in POLICIES:
         raise InputError(f"--pairing {config.train.pairing}: choose one of {', '.join(POLICIES)}")
     if config.data.dims not in (2, 3) or config.data.dims > spatial:
         raise InputError(f"--dims {config.data.dims}: {root} holds {spatial}D images; use --dims 2")
     if not 0 <= fold < config.data.folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {config.data.folds - 1}")
-    if not 0 <= config.data.slice_axis < 3:
-        raise InputError(f"--slice-axis {config.data.slice_axis}: choose 0, 1 or 2")
 
 
-def _check_existing(out: Path, config: RunConfig, fold: int, resume: bool) -> None:
+def _check_existing(out: Path, config: RunConfig, fold: int, resume: bool, overwrite: bool) -> None:
     """Refuse to mix settings in one run folder, or to overwrite a trained fold unasked.
 
-    Only the epoch count may change, so that `--resume --epochs N` extends a run.
+    Only the epoch count may change, so that `--resume --epochs N` extends a run. A run folder
+    with no trained fold holds no model yet, so its settings may still be replaced.
     """
+    trained = _folds_taken(out, fold)
     saved_path = out / CONFIG_NAME
-    saved = load_config(saved_path) if saved_path.is_file() else config
-    changed = saved.with_overrides(train={"epochs": config.train.epochs}).differences(config)
-    if changed:
-        raise InputError(
-            f"{saved_path}: this run folder was made with other settings ({', '.join(changed)}); "
-            "use a new --out folder or the same settings"
-        )
+    if trained and saved_path.is_file():
+        saved = load_config(saved_path)
+        changed = saved.with_overrides(train={"epochs": config.train.epochs}).differences(config)
+        if changed:
+            raise InputError(
+                f"{saved_path}: this run folder was made with other settings ({', '.join(changed)}); "
+                "use a new --out folder or the same settings"
+            )
     checkpoint = out / f"fold_{fold}" / CHECKPOINT_NAME
-    if checkpoint.is_file() and not resume:
-        raise InputError(f"{checkpoint}: fold {fold} is already trained; add --resume or use a new --out")
+    if checkpoint.is_file() and not (resume or overwrite):
+        raise InputError(
+            f"{checkpoint}: fold {fold} is already trained; add --resume to continue it, "
+            "--overwrite to retrain it, or use a new --out"
+        )
+
+
+def _folds_taken(out: Path, fold: int) -> list[str]:
+    """Folds of the run folder that bind its settings: trained ones, and others being trained now."""
+    taken = [p.parent.name for p in out.glob(f"fold_*/{CHECKPOINT_NAME}")]
+    for lock in out.glob(".fold_*.train.lock"):
+        if lock.name != _fold_lock_name(fold):
+            with try_lock(lock) as free:
+                taken += [] if free else [lock.name]
+    return sorted(taken)
+
+
+def _fold_lock_name(fold: int) -> str:
+    return f".fold_{fold}.train.lock"
