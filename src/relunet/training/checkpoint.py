@@ -8,6 +8,7 @@ writing it and `history.csv` cannot make the two disagree.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: no checkpoint; train first (`relunet train`) or check the path")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it fails
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or foreign files raise many types
         raise _damaged(path, f"unreadable, {type(err).__name__}") from err
     if not isinstance(state, dict):
