@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from relunet.atomic import atomic_path, write_csv, write_json
+from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_json
 from relunet.config import TrainConfig
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
@@ -261,6 +261,8 @@ def evaluate_method(
     predictor = members[0]
     pool = _anchor_pool(out, method, fold, cases, index)
     dest = _method_dir(out, method, fold)
+    for folder in (dest, dest / "predictions"):
+        remove_temporaries(folder)  # left by a killed evaluation; this one holds the method's lock
     label_sets = predictor.config.data.label_sets
     progress = CaseProgress(dest / "per_case.partial.jsonl")
     for number, case in enumerate(cases):
