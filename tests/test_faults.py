@@ -298,3 +298,30 @@ def test_a_checkpoint_with_wrong_contents_is_one_line_and_overwrite_retrains(tra
     result = invoke("train", data, "--out", out, *TINY, "--overwrite")
     assert result.exit_code == 0, result.output
     assert load_checkpoint(out / "fold_0" / "checkpoint.pt")["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--epochs", "0"),
+        ("--folds", "1"),
+        ("--failure-threshold", "2"),
+        ("--anchors", "0"),
+        ("--mc-samples", "-3"),
+    ],
+)
+def test_bad_crossval_options_are_one_line_and_write_nothing(trained, tmp_path, option, value):
+    data, _ = trained
+    out = tmp_path / "cv"
+    result = invoke("crossval", data, "--out", out, "--device", "cpu", option, value)
+    assert_clean_failure(result, out, option)
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--anchors", "-1"), ("--mc-samples", "0"), ("--num-parts", "0"), ("--part-id", "3")]
+)
+def test_bad_predict_options_are_one_line_and_write_nothing(trained, tmp_path, option, value):
+    data, run = trained
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", option, value)
+    assert_clean_failure(result, out, option)

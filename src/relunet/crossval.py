@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_json
-from relunet.config import TrainConfig
+from relunet.config import RunConfig, TrainConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.splits import fold_split
@@ -105,6 +105,8 @@ def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20,
 
 def select_methods(names: str | None, anchors: tuple[int, ...], mc: tuple[int, ...]) -> list[Method]:
     """The methods named in a comma-separated list (all when None)."""
+    if any(n < 1 for n in (*anchors, *mc)):
+        raise InputError(f"--anchors {anchors} --mc-samples {mc}: every count must be at least 1")
     known = all_methods(anchors, mc)
     if not names:
         return known
@@ -136,6 +138,9 @@ def crossval(
     methods = methods or all_methods()
     out = Path(out)
     check_apart(out, {"the input data": data})
+    check_ranges(RunConfig().with_overrides(data={**(data_cfg or {}), "folds": folds}, train=train or {}))
+    if not 0 < failure_threshold <= 1:
+        raise InputError(f"--failure-threshold {failure_threshold}: give a Dice between 0 and 1")
     training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
