@@ -26,7 +26,7 @@ from relunet.atomic import write_json, write_text
 from relunet.crossval import aggregate, all_methods, crossval, evaluated, select_methods
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
-from relunet.reporting.report import build_report
+from relunet.reporting.report import FIGURES, build_report, read_summary, render_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the default schedule (lr 1e-3 halved 4 times) in 40 epochs of 2000 pairs instead of 100, so that
@@ -60,7 +60,11 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where results.md and crossval/ go")
     parser.add_argument("--epochs", type=int, default=None, help="override (smoke tests)")
     parser.add_argument("--samples-per-epoch", type=int, default=None, help="override (smoke tests)")
-    parser.add_argument("--publish-only", action="store_true", help="rebuild report and docs, run nothing")
+    parser.add_argument(
+        "--publish-only",
+        action="store_true",
+        help="rebuild report and docs, run nothing (without the run folder: the published tables.md)",
+    )
     parser.add_argument("--no-publish", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -103,8 +107,10 @@ def main() -> None:
         write_json(docs / name / "runs.json", runs)
     if finished:
         write_json(out / "summary.json", aggregate(out, finished))
-        build_report(out, data)
+        build_report(out, data, _runs(docs / name))
         _publish(out, docs / name)
+    elif args.publish_only and (docs / name / "summary.json").is_file():
+        _retable(docs / name, args.dataset)
     else:
         print(f"{out}: no method has finished a fold yet; nothing to report")
     write_text(args.docs / "results.md", render_results(docs))
@@ -144,17 +150,32 @@ def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 
 def _publish(out: Path, dest: Path) -> None:
-    """Copy the small outputs (tables, figures, per-fold tables) into the docs."""
+    """Copy the small outputs (tables, figures, per-fold tables) into the docs.
+
+    Never a hidden file: a process killed mid-write leaves its temporary `.<name>.*.tmp*` file.
+    """
     for path in [
         out / "summary.json",
-        *out.glob("report/**/*"),
+        out / "report" / "tables.md",
+        *(out / "report" / "figures" / f"{figure}.png" for figure in FIGURES),
         *out.glob("methods/*/fold_*/*.csv"),
         *out.glob("methods/*/fold_*/*.json"),
     ]:
-        if path.is_file() and path.name != "report.html":
+        if path.is_file() and not path.name.startswith("."):
             target = dest / path.relative_to(out)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
+
+
+def _retable(dest: Path, dataset: str) -> None:
+    """Render a published tables.md again from the published summary.json and runs.json.
+
+    For when the run folder is not on this machine; the dataset is named as `DATASETS` names it.
+    """
+    folder, data_cfg, _ = DATASETS[dataset]
+    classes = len(data_cfg.get("label_sets", ())) or 1
+    tables = render_tables(read_summary(dest / "summary.json"), folder, classes, _runs(dest))
+    write_text(dest / "report" / "tables.md", tables)
 
 
 def render_results(docs: Path) -> str:
@@ -190,8 +211,9 @@ def render_results(docs: Path) -> str:
         # benchmarks/paired_dice.py and benchmarks/threshold_check.py
         for analysis in [*sorted(folder.glob("paired_*.md")), *folder.glob("threshold_check.md")]:
             lines += ["", *_demoted(analysis.read_text().splitlines())]
-        for fig in sorted((folder / "report" / "figures").glob("*.png")):
-            lines += ["", f"![{fig.stem}](crossval/{folder.name}/report/figures/{fig.name})"]
+        for figure in sorted(FIGURES):  # only the report's figures, never a file left beside them
+            if (folder / "report" / "figures" / f"{figure}.png").is_file():
+                lines += ["", f"![{figure}](crossval/{folder.name}/report/figures/{figure}.png)"]
         lines.append("")
     return "\n".join(lines) + "\n"
 

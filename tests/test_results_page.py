@@ -1,6 +1,8 @@
 """docs/results.md as benchmarks/crossval_results.py renders it from published cross-validations."""
 
 import json
+import re
+from pathlib import Path
 
 from conftest import load_benchmark
 
@@ -72,3 +74,67 @@ def test_results_page_shows_the_paired_comparison_under_its_dataset(tmp_path):
     page = crossval_results.render_results(tmp_path / "crossval")
     assert page.index("## isic") < page.index("#### Table 1") < page.index("### Paired Dice: a vs b")
     assert "mean -0.0072" in page
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+#: a markdown link or image `](target)`, or an HTML `src=`/`href=`
+LINK = re.compile(r"\]\(([^)\s]+)\)|(?:src|href)=\"([^\"]+)\"")
+
+
+def links(page: Path) -> list[str]:
+    """The local files a page links (no web addresses, anchors or inline data)."""
+    found = [a or b for a, b in LINK.findall(page.read_text())]
+    return [t.split("#")[0] for t in found if not t.startswith(("http:", "https:", "#", "data:", "mailto:"))]
+
+
+def test_generated_pages_link_only_real_files():
+    pages = [
+        DOCS / "results.md",
+        *DOCS.glob("crossval/*/report/*.md"),
+        *DOCS.glob("crossval/*/report/*.html"),
+    ]
+    assert len(pages) > 1
+    for page in pages:
+        for target in links(page):
+            path = page.parent / target
+            assert path.is_file(), f"{page} links {target}, which does not exist"
+            assert not path.name.startswith("."), f"{page} links {target}, a hidden (temporary) file"
+            assert path.stat().st_size > 0, f"{page} links {target}, which is empty"
+
+
+def test_no_hidden_or_temporary_file_in_docs():
+    left = [p for p in DOCS.rglob("*") if p.name.startswith(".") or ".tmp" in p.name or p.name.endswith("~")]
+    assert not left, f"temporary files left in docs/ (git rm them): {left}"
+
+
+def test_results_page_lists_only_the_reports_figures(tmp_path):
+    figures = tmp_path / "crossval" / "isic" / "report" / "figures"
+    figures.mkdir(parents=True)
+    for name in ("pearson.png", ".coverage.png._x1.tmp.png", "coverage.png.bak", "notes.png"):
+        (figures / name).write_bytes(b"png")
+    page = crossval_results.render_results(tmp_path / "crossval")
+    assert [line for line in page.splitlines() if line.startswith("![")] == [
+        "![pearson](crossval/isic/report/figures/pearson.png)"
+    ]
+
+
+def test_publish_copies_no_temporary_file(tmp_path):
+    out, dest = tmp_path / "run", tmp_path / "docs"
+    for name in (
+        "summary.json",
+        "report/tables.md",
+        "report/figures/pearson.png",
+        "report/report.html",
+        "report/figures/.coverage.png._x1.tmp.png",
+        "methods/unet/fold_0/per_case.csv",
+        "methods/unet/fold_0/.per_case.csv._x2.tmp.csv",
+    ):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x")
+    crossval_results._publish(out, dest)
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
+        "methods/unet/fold_0/per_case.csv",
+        "report/figures/pearson.png",
+        "report/tables.md",
+        "summary.json",
+    ]

@@ -6,9 +6,13 @@ Reads only files (summary.json, per-case tables, saved predictions, the dataset)
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import json
-from collections.abc import Callable
+import re
+import sys
+import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +21,7 @@ from relunet.atomic import write_text
 from relunet.config import load_config
 from relunet.errors import InputError
 from relunet.evaluation.crossval_cases import CrossvalCases, model_config_path
-from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD, read_per_case
+from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD
 from relunet.reporting import figures
 
 #: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
@@ -30,55 +34,212 @@ STYLE = (
     "th{cursor:pointer;background:#eee}img{max-width:100%}figure{margin:1em 0}details{margin:.5em 0}"
 )
 PANELS = 12
+#: the figures a report draws, by file name under report/figures/ (the last two need a Relation U-Net)
+FIGURES = ("pearson", "coverage", "risk_coverage", "scatter", "ranked_cases", "union_inter")
+#: a method's name, which is also its folder under methods/
+METHOD = re.compile(r"[A-Za-z0-9_]+")
+#: a fold's number, as summary.json keys and fold_K folders give it
+FOLD = re.compile(r"[0-9]{1,9}")
+#: the summary values that are correlations, from -1 to 1
+CORRELATION = re.compile("pearson|spearman")
+#: the columns of a per_case.csv that the report reads
+CASE_COLUMNS = ("case_id", "C", "dice_seg_a")
 
 
-def build_report(folder: Path, data: Path | None = None) -> Path:
+def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] = ()) -> Path:
     """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path.
 
     The example figures read the images from `data`, by default the dataset the models trained on.
+    `calls`: the calls that built the folder, as runs.json of `benchmarks/crossval_results.py` lists
+    them (see `render_tables`).
     """
     folder = Path(folder)
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
         raise InputError(f"{summary_path}: not found; run `relunet crossval` into {folder} first")
-    summary = json.loads(summary_path.read_text())
-    rows = {name: read_per_case(folder, name) for name in summary}
+    summary = read_summary(summary_path)
+    rows = {name: read_rows(folder, name) for name in summary}
     dataset, classes = _dataset(folder)
     out = folder / "report"
     n_folds = max(s["n_folds"] for s in summary.values())
     title = f"{dataset}{_classes_note(classes)}, {n_folds} fold{'s' if n_folds > 1 else ''}"
     labels = figures.fold_labels(summary)
-    fig_dir = out / "figures"
+    png = {name: out / "figures" / f"{name}.png" for name in FIGURES}
     figs = [
-        figures.pearson_bars(summary, fig_dir / "pearson.png", f"Pearson per method — {title}", labels),
-        figures.coverage_curves(rows, fig_dir / "coverage.png", f"Dice vs coverage — {title}", labels),
-        figures.risk_coverage_curves(rows, fig_dir / "risk_coverage.png", f"Risk–coverage — {title}", labels),
-        figures.scatter_grid(rows, fig_dir / "scatter.png", f"Confidence vs Dice — {title}", labels),
+        figures.pearson_bars(summary, png["pearson"], f"Pearson per method — {title}", labels),
+        figures.coverage_curves(rows, png["coverage"], f"Dice vs coverage — {title}", labels),
+        figures.risk_coverage_curves(rows, png["risk_coverage"], f"Risk–coverage — {title}", labels),
+        figures.scatter_grid(rows, png["scatter"], f"Confidence vs Dice — {title}", labels),
     ]
-    if RELATION in rows and rows[RELATION]:
+    if RELATION in rows:
         ranked, relations = _case_panels(folder, rows[RELATION], data)
         figs.append(
-            figures.case_panels(
-                ranked, fig_dir / "ranked_cases.png", "Test cases ranked by C (least confident first)"
-            )
+            figures.case_panels(ranked, png["ranked_cases"], "Test cases ranked by C (least confident first)")
         )
         figs.append(
-            figures.case_panels(
-                relations, fig_dir / "union_inter.png", "Union (green) and intersection (red) heads"
-            )
+            figures.case_panels(relations, png["union_inter"], "Union (green) and intersection (red) heads")
         )
-    tables = render_tables(summary, dataset, classes)
+    tables = render_tables(summary, dataset, classes, calls)
     write_text(out / "tables.md", tables)
     page = out / "report.html"
     write_text(page, _html(title, tables, figs, rows))
     return page
 
 
-def render_tables(summary: dict, dataset: str, classes: int = 1) -> str:
+def read_summary(path: Path) -> dict[str, dict]:
+    """A cross-validation's summary.json, checked to be what `relunet crossval` writes.
+
+    Per method a JSON object: `n_folds` a whole number from 1, `pearson_by_fold` and
+    `hardware_by_fold` objects by fold, every other value a finite number (a correlation from -1
+    to 1) or null.
+    """
+    fix = f"rerun `relunet crossval` into {path.parent} with the same methods to rebuild it"
+    try:
+        summary = json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:
+        raise InputError(f"{path}: not valid JSON ({_first_line(err)}); {fix}") from None
+    problem = _summary_problem(summary)
+    if problem:
+        raise InputError(f"{path}: {problem}; {fix}")
+    return summary
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _summary_problem(summary: object) -> str | None:
+    """What keeps `summary` from being a summary.json of `relunet crossval`; None if nothing."""
+    if not isinstance(summary, dict) or not summary:
+        return "not a JSON object with an entry per method"
+    for name, entry in summary.items():
+        if not METHOD.fullmatch(name):
+            return f"{_quoted(name)} is not a method name"
+        problem = _entry_problem(entry)
+        if problem:
+            return f"method {name}: {problem}"
+    return None
+
+
+def _entry_problem(entry: object) -> str | None:
+    """What is wrong with one method's entry of summary.json; None if nothing."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    n_folds = entry.get("n_folds")
+    if not (_is_number(n_folds) and isinstance(n_folds, int) and n_folds >= 1):
+        return "n_folds is missing or not a whole number from 1"
+    for key, value in entry.items():
+        by_fold = key in ("pearson_by_fold", "hardware_by_fold")
+        problem = _by_fold_problem(key, value) if by_fold else _value_problem(key, value)
+        if problem:
+            return problem
+    return None
+
+
+def _by_fold_problem(key: str, values: object) -> str | None:
+    """What is wrong with a JSON object of one value (or null) per fold; None if nothing."""
+    if not isinstance(values, dict):
+        return f"{key} is not a JSON object of folds"
+    for fold, value in values.items():
+        if not FOLD.fullmatch(fold):
+            return f"{key} has {_quoted(fold)}, not a fold number"
+        wrong = not isinstance(value, str) if key == "hardware_by_fold" else _value_problem(key, value)
+        if value is not None and wrong:
+            return f"{key} has a wrong value for fold {fold}"
+    return None
+
+
+def _value_problem(key: str, value: object) -> str | None:
+    """What is wrong with one value of a method's entry (a number, null, a correlation in [-1, 1])."""
+    if value is None:
+        return None
+    if not _is_number(value):
+        return f"{_quoted(key)} is not a number"
+    if CORRELATION.search(key) and not -1 <= value <= 1:
+        return f"{_quoted(key)} is not a correlation from -1 to 1"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float that a float holds (JSON true and false are not numbers)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
+
+
+def read_rows(folder: Path, method: str) -> list[dict]:
+    """All folds' per-case rows of a cross-validated method (numbers as floats), with their fold.
+
+    Reads `folder/methods/<method>/fold_K/per_case.csv`; a missing or damaged one is an `InputError`.
+    """
+    paths = sorted(
+        path
+        for path in (folder / "methods" / method).glob("fold_*/per_case.csv")
+        if FOLD.fullmatch(path.parent.name.removeprefix("fold_"))
+    )
+    if not paths:
+        raise InputError(
+            f"{folder / 'methods' / method}: no per_case.csv of a fold, though summary.json lists {method};"
+            f" rerun `relunet crossval` into {folder} with the same methods"
+        )
+    return [row for path in paths for row in _per_case(path)]
+
+
+def _per_case(path: Path) -> list[dict]:
+    """The rows of one fold's per_case.csv, numbers as floats, with the fold."""
+    fix = f"delete {path.parent} and rerun `relunet crossval` with the same methods to evaluate it again"
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns, rows = reader.fieldnames or [], list(reader)
+    except (ValueError, csv.Error) as err:
+        raise InputError(f"{path}: not a readable CSV table ({_first_line(err)}); {fix}") from None
+    missing = [column for column in CASE_COLUMNS if column not in columns]
+    if missing:
+        raise InputError(f"{path}: no column {', '.join(missing)}; {fix}")
+    if not rows:
+        raise InputError(f"{path}: no test case in it; {fix}")
+    fold = int(path.parent.name.removeprefix("fold_"))
+    cases = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            cases.append(_case(row, fold))
+        except ValueError as err:
+            raise InputError(f"{path}: line {line}: {err}; {fix}") from None
+    return cases
+
+
+def _case(row: dict, fold: int) -> dict:
+    """One per-case row with its fold, numbers as floats; ValueError if a cell is missing or not a number."""
+    if None in row or None in row.values():
+        raise ValueError("not one cell per column")
+    return {
+        "fold": fold,
+        **{key: value if key == "case_id" else _float(key, value) for key, value in row.items()},
+    }
+
+
+def _float(column: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{_quoted(column)} is {_quoted(text)}, not a number") from None
+
+
+def _quoted(text: str) -> str:
+    """`text` quoted on one line, shortened to 40 characters."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:200]
+
+
+def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence[dict] = ()) -> str:
     """Tables 1 and 2 of the paper, confidence quality, coverage and cost, as markdown.
 
     With `classes` > 1 (label groups segmented as separate classes) Dice is the mean over the
     classes, a table gives each class's, and the paper's numbers (one class) are left out.
+    `calls` (runs.json): if they all ran on one kind of hardware, the folds evaluated before the
+    hardware was recorded per fold ran there.
     """
     paper = PAPER_DICE.get(dataset, {}) if classes == 1 else {}
     lines = [f"# Cross-validation on {dataset}{_classes_note(classes)}", ""]
@@ -128,21 +289,23 @@ def render_tables(summary: dict, dataset: str, classes: int = 1) -> str:
         "",
         "| method | hardware (folds) |",
         "| --- | --- |",
-        *(f"| {name} | {_places(s.get('hardware_by_fold', {}))} |" for name, s in summary.items()),
+        *(f"| {name} | {_places(s.get('hardware_by_fold', {}), calls)} |" for name, s in summary.items()),
         "",
+        *_places_note(summary, calls),
         "## Confidence quality, all folds' test cases pooled",
         "",
         "| method | Pearson | Spearman | AURC | e-AURC | AUROC failure | failures / cases |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in summary.items():
-        cases = round((s.get("n_cases_mean") or 0) * s["n_folds"])
+        cases = _num((s.get("n_cases_mean") or 0) * s["n_folds"], 0)
         lines.append(
             f"| {name} | "
             + " | ".join(_num(s.get(f"pooled_{k}")) for k in ("pearson", "spearman", "aurc", "eaurc"))
             + f" | {_num(s.get('pooled_auroc_failure'))} | {s.get('pooled_failures', '—')} / {cases} |"
         )
-    threshold = next(iter(summary.values())).get("failure_threshold_mean", FAILURE_THRESHOLD)
+    threshold = next(iter(summary.values())).get("failure_threshold_mean")
+    threshold = FAILURE_THRESHOLD if threshold is None else threshold
     lines += [
         "",
         f"A failure is a test case with Dice below {threshold:g}; AUROC of finding the failures by low"
@@ -195,13 +358,7 @@ def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[li
     for row in panel_cases(cases):
         case, truth = dataset.load(row["case_id"])
         truth = truth.any(axis=0)
-        saved = prediction_path(folder, row)
-        if not saved.is_file():
-            raise InputError(
-                f"{saved}: the saved masks of this case are missing; copy the fold's predictions/ back"
-                f" or delete methods/{RELATION}/fold_{row['fold']} and run the cross-validation again"
-            )
-        maps = np.load(saved)
+        maps = _masks(prediction_path(folder, row))
         image, cut = _display(case.image, truth, dataset.config.data.slice_axis)
         caption = f"{row['case_id']}\nDice {row['dice_seg_a']:.2f}  C {row['C']:.2f}"
         ranked.append(
@@ -233,6 +390,18 @@ def panel_cases(cases: list[dict]) -> list[dict]:
     if not ordered:
         return []
     return [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
+
+
+def _masks(saved: Path) -> dict[str, np.ndarray]:
+    """The saved masks of one case (seg_a, union, inter), or an `InputError` naming the file."""
+    fix = f"copy the fold's predictions/ back or delete {saved.parents[1]} and run the cross-validation again"
+    if not saved.is_file():
+        raise InputError(f"{saved}: the saved masks of this case are missing; {fix}")
+    try:
+        with np.load(saved) as arrays:
+            return {head: arrays[head] for head in ("seg_a", "union", "inter")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise InputError(f"{saved}: not the saved masks of a case ({_first_line(err)}); {fix}") from None
 
 
 def prediction_path(folder: Path, row: dict) -> Path:
@@ -299,7 +468,7 @@ def _case_table(name: str, cases: list[dict]) -> str:
     )
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{_num(r[c]) if c != 'case_id' else html.escape(str(r[c]))}</td>" for c in columns)
+        + "".join(f"<td>{_num(r.get(c)) if c != 'case_id' else html.escape(r[c])}</td>" for c in columns)
         + "</tr>"
         for r in sorted(cases, key=lambda r: r["C"])
     )
@@ -322,11 +491,16 @@ def _classes_note(classes: int) -> str:
     return f" ({classes} classes)" if classes > 1 else ""
 
 
-def _places(hardware_by_fold: dict[str, str | None]) -> str:
-    """The hardware per fold as text: `not recorded (fold 0); NVIDIA H200 (folds 1, 2)`."""
+def _places(hardware_by_fold: dict[str, str | None], calls: Sequence[dict]) -> str:
+    """Where each fold of a method was evaluated, as text.
+
+    E.g. `x86_64 CPU, from runs.json (fold 0); NVIDIA H200 (folds 1, 2)`: a fold evaluated before
+    the hardware was recorded per fold takes the hardware of `calls` (runs.json) if they all ran on one.
+    """
     folds_of: dict[str, list[str]] = {}
     for fold, hardware in sorted(hardware_by_fold.items(), key=lambda item: int(item[0])):
-        folds_of.setdefault(hardware or "not recorded", []).append(fold)
+        place = hardware or _sole_hardware(calls) or "evaluated before hardware was recorded"
+        folds_of.setdefault(place, []).append(fold)
     return (
         "; ".join(
             f"{place} (fold{'s' if len(folds) > 1 else ''} {', '.join(folds)})"
@@ -334,6 +508,24 @@ def _places(hardware_by_fold: dict[str, str | None]) -> str:
         )
         or "—"
     )
+
+
+def _sole_hardware(calls: Sequence[dict]) -> str | None:
+    """The hardware every call ran on (`x86_64 CPU, from runs.json`), if they all ran on the same."""
+    places = {call["hardware"].split(",")[0] for call in calls}
+    return f"{places.pop()}, from runs.json" if len(places) == 1 else None
+
+
+def _places_note(summary: dict, calls: Sequence[dict]) -> list[str]:
+    """The lines under the hardware table that say what `from runs.json` means, where a row says it."""
+    unrecorded = any(None in s.get("hardware_by_fold", {}).values() for s in summary.values())
+    if not (unrecorded and _sole_hardware(calls)):
+        return []
+    return [
+        "From runs.json: evaluated before the hardware was recorded per fold, on the hardware that every"
+        " call listed in runs.json ran on.",
+        "",
+    ]
 
 
 def _pm(summary: dict, key: str) -> str:
