@@ -43,20 +43,27 @@ def check_apart(out: Path, protected: Mapping[str, str | Path | None]) -> None:
 
 @contextlib.contextmanager
 def results_folder(
-    out: Path, kind: str, overwrite: bool = False, protected: Mapping[str, str | Path | None] | None = None
+    out: Path,
+    kind: str,
+    overwrite: bool = False,
+    protected: Mapping[str, str | Path | None] | None = None,
+    owned: bool = False,
 ) -> Iterator[Path]:
     """Yield an empty staging folder; when the block succeeds it replaces `out` whole.
 
     `kind` is recorded in the folder's marker file ("prediction", "evaluation", ...). Every check
     happens before anything is written: `out` apart from `protected`, no other writer, and
-    `out` new, empty, or holding results with `overwrite` given.
+    `out` new, empty, or holding results with `overwrite` given. `owned` says the folder's place
+    is relunet's own (a cross-validation's `report/`): it is replaced even without a marker.
     """
     out = Path(out)
     check_apart(out, protected or {})
-    check_replaceable(out, overwrite)
+    if not owned:
+        check_replaceable(out, overwrite)
     with sole_writer(_sibling(out, "lock"), f"{out}"):
         _recover(out)
-        check_replaceable(out, overwrite)
+        if not owned:
+            check_replaceable(out, overwrite)
         with writing(out):
             staging = Path(tempfile.mkdtemp(prefix=_sibling(out, "staging-").name, dir=_parent(out)))
             os.chmod(staging, DIR_MODE)

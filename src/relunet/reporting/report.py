@@ -23,6 +23,7 @@ from relunet.errors import InputError
 from relunet.evaluation.crossval_cases import CrossvalCases, model_config_path
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD
 from relunet.reporting import figures
+from relunet.results_folder import results_folder
 
 #: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
 PAPER_DICE = {"Task04_Hippocampus": {"unet": 0.8276}}
@@ -60,30 +61,33 @@ def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] =
     summary = read_summary(summary_path)
     rows = {name: read_rows(folder, name) for name in summary}
     dataset, classes = _dataset(folder)
-    out = folder / "report"
-    n_folds = max(s["n_folds"] for s in summary.values())
-    title = f"{dataset}{_classes_note(classes)}, {n_folds} fold{'s' if n_folds > 1 else ''}"
-    labels = figures.fold_labels(summary)
-    png = {name: out / "figures" / f"{name}.png" for name in FIGURES}
-    figs = [
-        figures.pearson_bars(summary, png["pearson"], f"Pearson per method — {title}", labels),
-        figures.coverage_curves(rows, png["coverage"], f"Dice vs coverage — {title}", labels),
-        figures.risk_coverage_curves(rows, png["risk_coverage"], f"Risk–coverage — {title}", labels),
-        figures.scatter_grid(rows, png["scatter"], f"Confidence vs Dice — {title}", labels),
-    ]
-    if RELATION in rows:
-        ranked, relations = _case_panels(folder, rows[RELATION], data)
-        figs.append(
-            figures.case_panels(ranked, png["ranked_cases"], "Test cases ranked by C (least confident first)")
-        )
-        figs.append(
-            figures.case_panels(relations, png["union_inter"], "Union (green) and intersection (red) heads")
-        )
-    tables = render_tables(summary, dataset, classes, calls)
-    write_text(out / "tables.md", tables)
-    page = out / "report.html"
-    write_text(page, _html(title, tables, figs, rows))
-    return page
+    with results_folder(folder / "report", "report", owned=True) as out:
+        n_folds = max(s["n_folds"] for s in summary.values())
+        title = f"{dataset}{_classes_note(classes)}, {n_folds} fold{'s' if n_folds > 1 else ''}"
+        labels = figures.fold_labels(summary)
+        png = {name: out / "figures" / f"{name}.png" for name in FIGURES}
+        figs = [
+            figures.pearson_bars(summary, png["pearson"], f"Pearson per method — {title}", labels),
+            figures.coverage_curves(rows, png["coverage"], f"Dice vs coverage — {title}", labels),
+            figures.risk_coverage_curves(rows, png["risk_coverage"], f"Risk–coverage — {title}", labels),
+            figures.scatter_grid(rows, png["scatter"], f"Confidence vs Dice — {title}", labels),
+        ]
+        if RELATION in rows:
+            ranked, relations = _case_panels(folder, rows[RELATION], data)
+            figs.append(
+                figures.case_panels(
+                    ranked, png["ranked_cases"], "Test cases ranked by C (least confident first)"
+                )
+            )
+            figs.append(
+                figures.case_panels(
+                    relations, png["union_inter"], "Union (green) and intersection (red) heads"
+                )
+            )
+        tables = render_tables(summary, dataset, classes, calls)
+        write_text(out / "tables.md", tables)
+        write_text(out / "report.html", _html(title, tables, figs, rows))
+    return folder / "report" / "report.html"
 
 
 def read_summary(path: Path) -> dict[str, dict]:
