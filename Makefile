@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint clean
 
 $(STAMP): pyproject.toml Makefile
+	# Debian's Chromium for the review page's browser tests (Playwright drives it; never `playwright install`).
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# CPU build of PyTorch, pinned: an unpinned torch pulls a multi-GB CUDA build.

@@ -114,11 +114,17 @@ def predict(
     mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
     num_parts: Annotated[int, typer.Option(help="Split the cases into this many parts.")] = 1,
     part_id: Annotated[int, typer.Option(help="The part this process does (0-based).")] = 0,
+    target_dice: Annotated[float, typer.Option(help="Review flag: a case is bad below this Dice.")] = 0.8,
+    risk: Annotated[float, typer.Option(help="Review flag: most bad cases among those not flagged.")] = 0.1,
+    delta: Annotated[float, typer.Option(help="Review flag: chance the promise may fail.")] = 0.1,
+    coverage: Annotated[float, typer.Option(help="Dice interval: chance it holds the true Dice.")] = 0.9,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
     """Segment images and rank them by confidence, most doubtful first (no ground truth).
 
+    On a calibrated run (`relunet calibrate`) each case also gets an estimated Dice with an
+    interval and a review flag whose error rate is promised (--target-dice, --risk, --delta).
     With --num-parts P --part-id I, any number of machines each do a share of the cases
     without coordination; `relunet merge OUT` then joins their tables.
     """
@@ -126,8 +132,9 @@ def predict(
     def call() -> None:
         from rich.console import Console
 
+        from relunet.evaluation.decision import Promise
         from relunet.inference.runs import predict_folder
-        from relunet.reporting.console import cases_table
+        from relunet.reporting.console import cases_table, prediction_lines
 
         rows = predict_folder(
             run,
@@ -141,9 +148,50 @@ def predict(
             num_parts=num_parts,
             part_id=part_id,
             overwrite=overwrite,
+            promise=Promise(target_dice, risk, delta, coverage),
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
-        typer.echo(f"{len(rows)} cases written to {out}")
+        typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))
+
+    guarded(call)
+
+
+@app.command()
+def calibrate(
+    run: Annotated[Path, typer.Argument(help="Run folder (`relunet train`) or cross-validation folder.")],
+    data: Annotated[
+        Path, typer.Argument(help="Labelled dataset; only cases the model never trained on count.")
+    ],
+    fold: Fold = None,
+    method: Annotated[str, typer.Option(help="Cross-validation folder: the method's scores.")] = (
+        "relation_self_pair"
+    ),
+    device: Device = "auto",
+) -> None:
+    """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with."""
+
+    def call() -> None:
+        from relunet.inference.calibrate import calibrate as run_calibrate
+
+        for path in run_calibrate(run, data, fold=fold, method=method, device=device):
+            typer.echo(f"calibrated: {path}")
+
+    guarded(call)
+
+
+@app.command()
+def review(
+    folder: Annotated[Path, typer.Argument(help="Folder written by `relunet predict` on a calibrated run.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Page to write (default FOLDER/review.html).")
+    ] = None,
+) -> None:
+    """One offline worklist page: most doubtful first, flagged cases marked, marks exported as CSV."""
+
+    def call() -> None:
+        from relunet.reporting.review_page import write_review_page
+
+        typer.echo(f"written: {write_review_page(folder, out)}")
 
     guarded(call)
 

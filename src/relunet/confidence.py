@@ -17,6 +17,11 @@ def relation_confidence(union: np.ndarray, inter: np.ndarray) -> float:
     return float(dice_per_class(union > THRESHOLD, inter > THRESHOLD).mean())
 
 
+def disagreement(union: np.ndarray, inter: np.ndarray) -> np.ndarray:
+    """Where to look: `(K, *S)` voxels the binarised union and intersection heads disagree on."""
+    return (union > THRESHOLD) != (inter > THRESHOLD)
+
+
 def mean_foreground_probability(probability: np.ndarray) -> float:
     """Mean probability over voxels predicted foreground, `(K, *S)`; 1 if none is."""
     foreground = probability > THRESHOLD

@@ -10,6 +10,7 @@ import numpy as np
 from rich.progress import Progress
 
 from relunet.atomic import write_csv, write_json
+from relunet.confidence import disagreement
 from relunet.config import RunConfig
 from relunet.data.layouts import DatasetIndex, index_dataset, index_input
 from relunet.data.preprocess import label_targets
@@ -17,8 +18,18 @@ from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.device import resolve_device
 from relunet.errors import InputError
+from relunet.evaluation.batch_shift import image_statistics
+from relunet.evaluation.decision import Promise
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import summarise
+from relunet.inference.decisions import (
+    ModelIdentity,
+    add_decisions,
+    load_calibration,
+    shift_check,
+    write_batch_record,
+    write_case_files,
+)
 from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
@@ -68,6 +79,7 @@ def predict_folder(
     num_parts: int = 1,
     part_id: int = 0,
     overwrite: bool = False,
+    promise: Promise | None = None,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
@@ -79,8 +91,17 @@ def predict_folder(
     With `num_parts` > 1 only every `num_parts`-th case from `part_id` on is done (cases in
     name order), into the results folder `out/part{I}of{P}`; `merge_parts` joins the tables.
     Anchors are drawn per case from a generator seeded by (seed, case name), so a sharded
-    prediction equals an unsharded one. Returns the rows of the table.
+    prediction equals an unsharded one.
+
+    When the fold has a `calibration.json` (`relunet calibrate`), each row also gets an
+    estimated Dice, its interval and the review flag for `promise` (default `Promise()`), and
+    the batch is compared with the calibration cases. Per case, `cases/<id>.json` holds the row,
+    the input's checksum and the model's identity; `prediction.json` the promise and the batch
+    check; `disagreement/` the voxels where the union and intersection heads differ. Returns the
+    rows of the table.
     """
+    promise = promise or Promise()
+    promise.check()
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise InputError(f"--part-id {part_id}: choose 0 to {num_parts - 1} for --num-parts {num_parts}")
     if anchor_source not in ANCHOR_SOURCES:
@@ -88,6 +109,8 @@ def predict_folder(
     if anchors < 0 or mc_samples < 1:
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    model = ModelIdentity.of(fold_dir(run, fold_number), fold_number, predictor.config.model.kind)
+    calibration = load_calibration(fold_dir(run, fold_number), model, promise)
     protected = _protected(run, source, predictor.config)
     check_apart(out, protected)
     folder = Path(out) if num_parts == 1 else Path(out) / part_folder_name(part_id, num_parts)
@@ -100,32 +123,48 @@ def predict_folder(
             pool = _training_cases(Path(run), predictor, fold_number)
         elif anchors:
             pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
-        rows = _predict_cases(predictor, cases, pool, anchors, seed, staging)
+        rows, statistics = _predict_cases(predictor, cases, pool, anchors, seed, staging)
+        threshold, shift = None, None
+        if calibration is not None:
+            threshold = add_decisions(rows, calibration, promise)
+            shift = shift_check(rows, statistics, calibration)
         write_csv(staging / CASES_NAME, rows)
+        inputs = {c.case_id: list(c.images) for c in index.cases}
+        write_case_files(staging, rows, inputs, model)
+        write_batch_record(staging, rows, model, promise if calibration else None, threshold, shift)
     return rows
 
 
 def _predict_cases(
     predictor: Predictor, cases: list[Case], pool: list[Case], anchors: int, seed: int, out: Path
-) -> list[dict]:
-    """Segment each case into `out/masks`; the table rows, most doubtful first."""
+) -> tuple[list[dict], dict[str, dict[str, float]]]:
+    """Segment each case; the table rows, most doubtful first, and each case's image statistics.
+
+    Masks go to `out/masks`; where the model has both relation heads, the voxels they disagree
+    on go to `out/disagreement`.
+    """
     label_sets = predictor.config.data.label_sets
-    rows = []
+    rows, statistics = [], {}
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="predict"):
             chosen = _choose_anchors(_case_rng(seed, case.case_id), pool, anchors, exclude=case.case_id)
             prediction = predictor.predict(case, chosen)
             path = write_mask(case, prediction.mask, label_sets, out / "masks")
-            rows.append(
-                {
-                    "case_id": case.case_id,
-                    "C": prediction.confidence,
-                    "foreground_voxels": int(prediction.mask.sum()),
-                    "mask": str(path.relative_to(out)),
-                }
-            )
+            row = {
+                "case_id": case.case_id,
+                "C": prediction.confidence,
+                "foreground_voxels": int(prediction.mask.sum()),
+                "mask": str(path.relative_to(out)),
+            }
+            if {"union", "inter"} <= prediction.maps.keys():
+                where = disagreement(prediction.maps["union"], prediction.maps["inter"])
+                row["disagreement"] = str(
+                    write_mask(case, where, label_sets, out / "disagreement").relative_to(out)
+                )
+            rows.append(row)
+            statistics[case.case_id] = image_statistics(case.image)
     rows.sort(key=lambda r: (r["C"], r["case_id"]))
-    return rows
+    return rows, statistics
 
 
 def part_folder_name(part_id: int, num_parts: int) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from rich.table import Table
 
+FILE_COLUMNS = ("mask", "disagreement")
 SUMMARY_KEYS = (
     "n_cases",
     "dice_seg_a_mean",
@@ -18,10 +22,10 @@ SUMMARY_KEYS = (
 
 
 def cases_table(rows: list[dict], title: str, limit: int | None = None) -> Table:
-    """A table of per-case rows (as given), numbers with three decimals."""
+    """A table of per-case rows (as given, file paths left out), numbers with three decimals."""
     table = Table(title=title)
     shown = rows[:limit] if limit else rows
-    columns = list(rows[0]) if rows else []
+    columns = [c for c in rows[0] if c not in FILE_COLUMNS] if rows else []
     for column in columns:
         table.add_column(column, justify="left" if column in ("case_id", "mask") else "right")
     for row in shown:
@@ -46,3 +50,16 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+def prediction_lines(folder: Path) -> str:
+    """What a prediction folder holds, for the console: cases, flagged, batch warning."""
+    record = json.loads((folder / "prediction.json").read_text())
+    lines = [f"{record['n_cases']} cases written to {folder}"]
+    if record["calibrated"]:
+        lines.append(f"{record['n_flagged']} flagged for review: {record['promise']['words']}")
+        if record["shift"]["warn"]:
+            lines.append(f"warning: {record['shift']['message']}")
+    else:
+        lines.append("not calibrated: run `relunet calibrate RUN DATA` for estimated Dice and review flags")
+    return "\n".join(lines)

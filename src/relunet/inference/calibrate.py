@@ -1,0 +1,126 @@
+"""The `calibrate` workflow: (score, Dice) pairs of labelled cases a model never trained on.
+
+With a run folder, the cases of DATA outside the fold's training split are predicted (the held-out
+fold of the run's own dataset, or all of a separate labelled folder). With a cross-validation
+folder, the out-of-fold cases already evaluated are pooled and bound to each fold's model.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.progress import Progress
+
+from relunet.data.layouts import index_dataset
+from relunet.data.preprocess import label_targets
+from relunet.data.splits import fold_split
+from relunet.data.training_set import load_cases
+from relunet.errors import InputError
+from relunet.evaluation.batch_shift import image_statistics
+from relunet.evaluation.calibration_store import (
+    CALIBRATION_NAME,
+    Calibration,
+    file_sha256,
+    write_calibration,
+)
+from relunet.evaluation.decision import Promise, check_enough_pairs
+from relunet.evaluation.metrics import dice_per_class
+from relunet.inference.runs import fold_dir, open_predictor
+from relunet.locks import sole_writer
+from relunet.training.checkpoint import CHECKPOINT_NAME
+
+SCORE = "C"
+
+
+def calibrate(
+    run: Path, data: Path, fold: int | None = None, method: str = "relation_self_pair", device: str = "auto"
+) -> list[Path]:
+    """Calibrate a run's fold (or every fold model of a cross-validation folder); files written."""
+    run = Path(run)
+    if (run / "methods").is_dir() and (run / "models").is_dir():
+        return _calibrate_crossval(run, Path(data), method)
+    return [_calibrate_fold(run, Path(data), fold, device)]
+
+
+def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Path:
+    predictor, fold_number = open_predictor(run, fold, device)
+    folder = fold_dir(run, fold_number)
+    index = index_dataset(data)
+    trained_on = (
+        set(fold_split(run / "splits.json", fold_number)["train"])
+        if (run / "splits.json").is_file()
+        else set()
+    )
+    held_out = [c for c in index.case_ids if c not in trained_on]
+    if not held_out:
+        raise InputError(
+            f"{data}: every case was used to train fold {fold_number}; give labelled cases it never saw"
+        )
+    check_enough_pairs(len(held_out), Promise(), str(data))
+    cases = load_cases(index.subset(held_out))
+    label_sets = predictor.config.data.label_sets
+    pairs = []
+    with Progress(transient=True) as progress:
+        for case in progress.track(cases, description="calibrate"):
+            prediction = predictor.predict(case)
+            dice = dice_per_class(prediction.mask, label_targets(case.label, label_sets).astype(bool))
+            pairs.append(
+                {
+                    "case_id": case.case_id,
+                    "score": prediction.confidence,
+                    "dice": float(dice.mean()),
+                    **image_statistics(case.image),
+                }
+            )
+    return _store(folder, Calibration(file_sha256(folder / CHECKPOINT_NAME), SCORE, str(data), pairs))
+
+
+def _calibrate_crossval(folder: Path, data: Path, method: str) -> list[Path]:
+    tables = sorted((folder / "methods" / method).glob("fold_*/per_case.csv"))
+    if not tables:
+        raise InputError(f"{folder / 'methods' / method}: no evaluated folds; run `relunet crossval` first")
+    rows = [row for table in tables for row in _read_rows(table)]
+    check_enough_pairs(len(rows), Promise(), str(folder))
+    index = index_dataset(data)
+    cases = {c.case_id: c for c in load_cases(index.subset([r["case_id"] for r in rows]), with_label=False)}
+    pairs = [
+        {
+            "case_id": r["case_id"],
+            "score": float(r[SCORE]),
+            "dice": float(r["dice_seg_a"]),
+            **image_statistics(cases[r["case_id"]].image),
+        }
+        for r in rows
+    ]
+    checkpoints = sorted((folder / "models").glob(f"*/fold_*/{CHECKPOINT_NAME}"))
+    model_kind = "relation" if method.startswith("relation") else "unet"
+    mine = [p for p in checkpoints if p.parent.parent.name.startswith(model_kind)]
+    if not mine:
+        raise InputError(
+            f"{folder / 'models'}: no trained {model_kind} models to calibrate; copy them back first"
+        )
+    return [
+        _store(p.parent, Calibration(file_sha256(p), SCORE, f"{folder} (out-of-fold, {method})", pairs))
+        for p in mine
+    ]
+
+
+def _store(folder: Path, calibration: Calibration) -> Path:
+    path = folder / CALIBRATION_NAME
+    with sole_writer(folder / f".{CALIBRATION_NAME}.lock", str(path)):
+        write_calibration(path, calibration)
+    return path
+
+
+def _read_rows(path: Path) -> list[dict]:
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            float(row[SCORE]), float(row["dice_seg_a"])
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise InputError(
+            f"{path}: damaged per-case table ({type(err).__name__}); rerun the evaluation"
+        ) from err
+    return rows

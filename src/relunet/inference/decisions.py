@@ -1,0 +1,108 @@
+"""What `predict` adds to its results: a decision per case when the run is calibrated, and records.
+
+Estimated Dice, interval and review flag per case; a JSON file per case; `prediction.json` with
+the promise and the batch-shift check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from relunet.atomic import write_json
+from relunet.evaluation.batch_shift import STATISTICS, batch_shift
+from relunet.evaluation.calibration_store import CALIBRATION_NAME, Calibration, file_sha256, read_calibration
+from relunet.evaluation.decision import Promise, check_enough_pairs, decide
+from relunet.training.checkpoint import CHECKPOINT_NAME
+
+PREDICTION_NAME = "prediction.json"
+CASE_FOLDER = "cases"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The model a prediction came from: its checkpoint, the checkpoint's checksum, fold and kind."""
+
+    checkpoint: str
+    sha256: str
+    fold: int
+    kind: str
+
+    @classmethod
+    def of(cls, fold_folder: Path, fold: int, kind: str) -> ModelIdentity:
+        """Identity of the checkpoint in `fold_folder`."""
+        path = fold_folder / CHECKPOINT_NAME
+        return cls(str(path.resolve()), file_sha256(path), fold, kind)
+
+
+def load_calibration(fold_folder: Path, model: ModelIdentity, promise: Promise) -> Calibration | None:
+    """The fold's calibration if it has one (checked against the model and the promise), else None."""
+    path = fold_folder / CALIBRATION_NAME
+    if not path.is_file():
+        return None
+    calibration = read_calibration(path, model.sha256)
+    check_enough_pairs(len(calibration.pairs), promise, str(path))
+    return calibration
+
+
+def add_decisions(rows: list[dict], calibration: Calibration, promise: Promise) -> float | None:
+    """Add estimated_dice, dice_low, dice_high and review to each row (in place); the threshold."""
+    scores = np.array([r["C"] for r in rows])
+    decided = decide(calibration.column("score"), calibration.column("dice"), scores, promise)
+    for i, row in enumerate(rows):
+        row["estimated_dice"] = float(decided["estimated_dice"][i])
+        row["dice_low"] = float(decided["dice_low"][i])
+        row["dice_high"] = float(decided["dice_high"][i])
+        row["review"] = bool(decided["review"][i])
+    return decided["threshold"]
+
+
+def shift_check(rows: list[dict], statistics: dict[str, dict[str, float]], calibration: Calibration) -> dict:
+    """Compare the batch's scores and image statistics with the calibration cases'."""
+    reference = {"score": calibration.column("score")}
+    reference |= {n: calibration.column(n) for n in STATISTICS if all(n in p for p in calibration.pairs)}
+    batch = {"score": np.array([r["C"] for r in rows])}
+    batch |= {n: np.array([statistics[r["case_id"]][n] for r in rows]) for n in STATISTICS}
+    return batch_shift(reference, batch)
+
+
+def write_case_files(
+    out: Path, rows: list[dict], inputs: dict[str, list[Path]], model: ModelIdentity
+) -> None:
+    """`cases/<case_id>.json` per case: its row, the input files with their checksums, the model."""
+    for row in rows:
+        files = inputs[row["case_id"]]
+        write_json(
+            out / CASE_FOLDER / f"{row['case_id']}.json",
+            {
+                **row,
+                "image": [str(p.resolve()) for p in files],
+                "image_sha256": [file_sha256(p) for p in files],
+                "model": vars(model),
+            },
+        )
+
+
+def write_batch_record(
+    out: Path,
+    rows: list[dict],
+    model: ModelIdentity,
+    promise: Promise | None,
+    threshold: float | None,
+    shift: dict | None,
+) -> dict:
+    """`prediction.json`: whether the run was calibrated, the promise and threshold, the shift check."""
+    record = {
+        "calibrated": promise is not None,
+        "model": vars(model),
+        "n_cases": len(rows),
+        "n_flagged": sum(bool(r.get("review")) for r in rows),
+        "promise": None
+        if promise is None
+        else {**vars(promise), "threshold": threshold, "words": promise.words()},
+        "shift": shift,
+    }
+    write_json(out / PREDICTION_NAME, record)
+    return record

@@ -1,0 +1,130 @@
+"""calibrate -> predict on a tiny run: estimated Dice, interval, review flag, records, refusals."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_pictures
+from PIL import Image
+from test_cli import TINY, assert_clean_failure, invoke, read_rows
+
+from relunet.data.synthetic import write_synthetic_dataset
+
+
+def labelled_pictures(root: Path, n_cases: int, seed: int) -> Path:
+    """Synthetic labelled pictures whose names differ from the training set's (`other_0000`, ...)."""
+    write_synthetic_dataset(root, n_cases=n_cases, size=32, seed=seed)
+    for folder in ("images", "masks"):
+        for path in (root / folder).iterdir():
+            path.rename(path.with_name("other_" + path.name))
+    return root
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A run trained one epoch on 12 pictures, calibrated on 30 other labelled pictures."""
+    root = tmp_path_factory.mktemp("decisions")
+    data = write_pictures(root / "train", n_cases=12)
+    labelled = labelled_pictures(root / "labelled", n_cases=30, seed=7)
+    run = root / "run"
+    assert invoke("train", data, "--out", run, *TINY, "--folds", "2").exit_code == 0
+    result = invoke("calibrate", run, labelled, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    return data, labelled, run
+
+
+def test_calibration_holds_the_held_out_pairs_bound_to_the_model(calibrated):
+    _, labelled, run = calibrated
+    stored = json.loads((run / "fold_0" / "calibration.json").read_text())
+    assert len(stored["pairs"]) == 30 and stored["score"] == "C"
+    sha = hashlib.sha256((run / "fold_0" / "checkpoint.pt").read_bytes()).hexdigest()
+    assert stored["model_sha256"] == sha
+    assert all(0 <= p["dice"] <= 1 and 0 <= p["score"] <= 1 for p in stored["pairs"])
+
+
+def test_calibrating_on_the_runs_own_data_uses_its_held_out_fold_only(calibrated, tmp_path):
+    data, _, run = calibrated
+    result = invoke("calibrate", run, data, "--device", "cpu")
+    assert result.exit_code == 2 and "cannot support a promise" in result.stderr  # 6 held-out cases
+    big = write_pictures(tmp_path / "big", n_cases=60)
+    own = tmp_path / "own"
+    assert invoke("train", big, "--out", own, *TINY, "--folds", "2").exit_code == 0
+    assert invoke("calibrate", own, big, "--device", "cpu").exit_code == 0
+    split = json.loads((own / "splits.json").read_text())["folds"][0]
+    stored = json.loads((own / "fold_0" / "calibration.json").read_text())
+    assert sorted(p["case_id"] for p in stored["pairs"]) == sorted(split["test"])
+
+
+def test_predict_on_a_calibrated_run_decides_per_case(calibrated, tmp_path):
+    data, _, run = calibrated
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "flagged for review" in result.stdout
+    rows = read_rows(out / "cases.csv")
+    for row in rows:
+        low, estimate, high = float(row["dice_low"]), float(row["estimated_dice"]), float(row["dice_high"])
+        assert 0 <= low <= estimate <= high <= 1
+        assert row["review"] in ("True", "False")
+        record = json.loads((out / "cases" / f"{row['case_id']}.json").read_text())
+        image = Path(record["image"][0])
+        assert record["image_sha256"] == [hashlib.sha256(image.read_bytes()).hexdigest()]
+        assert record["model"]["sha256"] and record["estimated_dice"] == pytest.approx(estimate)
+        where = Image.open(out / row["disagreement"])
+        assert where.size == Image.open(image).size
+    batch = json.loads((out / "prediction.json").read_text())
+    assert batch["calibrated"] and batch["n_flagged"] == sum(r["review"] == "True" for r in rows)
+    assert batch["promise"]["risk"] == 0.1 and "pvalue" in batch["shift"]
+
+
+def test_a_stricter_promise_flags_at_least_as_many(calibrated, tmp_path):
+    data, _, run = calibrated
+    flagged = []
+    for risk in ("0.3", "0.15"):
+        out = tmp_path / f"pred{risk}"
+        args = ("predict", run, data / "images", "--out", out, "--device", "cpu", "--risk", risk)
+        assert invoke(*args).exit_code == 0
+        flagged.append(sum(r["review"] == "True" for r in read_rows(out / "cases.csv")))
+    assert flagged[0] <= flagged[1]
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--risk", "1.5"), ("--risk", "0"), ("--delta", "1"), ("--coverage", "-1")]
+)
+def test_promise_options_out_of_range_are_one_line(calibrated, tmp_path, option, value):
+    data, _, run = calibrated
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", option, value)
+    assert_clean_failure(result, out, option)
+
+
+def test_a_calibration_made_for_another_model_is_refused(calibrated, tmp_path):
+    data, labelled, run = calibrated
+    other = tmp_path / "other"
+    assert invoke("train", data, "--out", other, *TINY, "--folds", "2", "--seed", "3").exit_code == 0
+    (other / "fold_0" / "calibration.json").write_bytes((run / "fold_0" / "calibration.json").read_bytes())
+    out = tmp_path / "pred"
+    result = invoke("predict", other, data / "images", "--out", out, "--device", "cpu")
+    assert_clean_failure(result, out, "different model", "relunet calibrate")
+
+
+def test_too_few_calibration_cases_is_one_line_and_writes_nothing(calibrated, tmp_path):
+    data, _, run = calibrated
+    small = labelled_pictures(tmp_path / "small", n_cases=8, seed=3)
+    other = tmp_path / "other"
+    assert invoke("train", data, "--out", other, *TINY, "--folds", "2").exit_code == 0
+    result = invoke("calibrate", other, small, "--device", "cpu")
+    assert result.exit_code == 2 and "at least" in result.stderr
+    assert not (other / "fold_0" / "calibration.json").exists()
+
+
+def test_an_uncalibrated_prediction_says_how_to_calibrate(calibrated, tmp_path):
+    data, _, _ = calibrated
+    run = tmp_path / "plain"
+    assert invoke("train", data, "--out", run, *TINY, "--folds", "2").exit_code == 0
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu")
+    assert result.exit_code == 0 and "relunet calibrate" in result.stdout
+    assert "estimated_dice" not in read_rows(out / "cases.csv")[0]
+    assert json.loads((out / "prediction.json").read_text())["calibrated"] is False
