@@ -6,7 +6,8 @@ after a warm-up and reports the median. Ratios compare numbers from the same run
     python benchmarks/speed.py [--device cpu] [--repeats 7] \
         [--hippocampus ../shared/data/Task04_Hippocampus] [--isic ../shared/data/ISIC2017_Task1_256]
 
-Writes docs/performance.json and docs/performance.md.
+Writes docs/performance.json and docs/performance.md; the sections other scripts keep in that
+page (`replace_section`, e.g. benchmarks/onnx_speed.py's) are carried over.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -30,6 +32,8 @@ from relunet.errors import guarded
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+#: marks of a section another script generates in performance.md
+SECTION_BEGIN, SECTION_END = "<!-- section {} -->", "<!-- end of section {} -->"
 
 #: training-step settings: name -> (spatial shape, channels, batch)
 TRAIN_SHAPES = {
@@ -309,7 +313,25 @@ def main() -> None:
     )
     results = measure_all(args)
     write_json(args.out / "performance.json", {"machine": machine, "threads": args.threads, **results})
-    write_text(args.out / "performance.md", render(results, machine, args.threads, args.repeats))
+    page = args.out / "performance.md"
+    kept = kept_sections(page.read_text() if page.is_file() else "")
+    write_text(page, render(results, machine, args.threads, args.repeats) + (f"\n{kept}" if kept else ""))
+
+
+def replace_section(page: str, name: str, body: str) -> str:
+    """`page` with the generated section `name` set to `body` (appended when it has none)."""
+    begin, end = SECTION_BEGIN.format(name), SECTION_END.format(name)
+    block = f"{begin}\n\n{body.strip()}\n\n{end}\n"
+    if begin in page and end in page:
+        head, rest = page.split(begin, 1)
+        return head + block + rest.split(end, 1)[1].lstrip("\n")
+    return page.rstrip("\n") + "\n\n" + block
+
+
+def kept_sections(page: str) -> str:
+    """The sections of `page` that other scripts generated, in order."""
+    begin, end = (re.escape(mark).replace(r"\{\}", ".+?") for mark in (SECTION_BEGIN, SECTION_END))
+    return "\n".join(re.findall(f"{begin}\n.*?{end}\n", page, flags=re.S))
 
 
 def _cpu_name() -> str:

@@ -86,7 +86,7 @@ def test_slices_reassemble_into_the_volume(axis):
 
 def test_pad_and_crop():
     samples = np.ones((2, 1, 35, 50))
-    shape = padded_shape((35, 50))
+    shape = padded_shape((35, 50), 16)
     assert shape == (48, 64)
     padded = pad_to(samples, shape)
     assert padded.shape == (2, 1, 48, 64) and padded[:, :, 40:].sum() == 0
@@ -105,11 +105,11 @@ def test_resize_and_restore_pictures(pictures):
 def test_training_set_of_volume_slices(msd):
     index = index_dataset(msd)
     cases = load_cases(index)
-    data = build_training_set(cases, Preprocessor(((1, 2),)), dims=2, slice_axis=2)
+    data = build_training_set(cases, Preprocessor(((1, 2),)), dims=2, slice_axis=2, size_multiple=16)
     assert data.images.shape == (6 * 10, 1, 32, 32)
     assert data.targets.shape == (60, 1, 32, 32)
     assert data.depth.min() == 0 and data.depth.max() == 1
-    volumes = build_training_set(cases, Preprocessor(((1,), (2,))), dims=3, slice_axis=2)
+    volumes = build_training_set(cases, Preprocessor(((1,), (2,))), dims=3, slice_axis=2, size_multiple=16)
     assert volumes.images.shape == (6, 1, 32, 32, 32)
     assert volumes.targets.shape == (6, 2, 32, 32, 32)
 

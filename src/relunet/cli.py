@@ -32,6 +32,9 @@ def train(
     data: Annotated[Path, typer.Argument(help="Dataset: MSD folder or images/ + masks/.")],
     out: OutDir,
     model: Annotated[str, typer.Option(help="relation, unet or mcdropout.")] = "relation",
+    backbone: Annotated[
+        str, typer.Option(help="Network inside: basicunet, unet, segresnet, dynunet or swinunetr.")
+    ] = "basicunet",
     dims: Annotated[int, typer.Option(help="2: images or slices of volumes; 3: volumes.")] = 2,
     epochs: Annotated[int | None, typer.Option(help="Epochs (default 100).")] = None,
     fold: Annotated[int, typer.Option(help="Fold to train.")] = 0,
@@ -94,7 +97,7 @@ def train(
             resume=resume,
             overwrite=overwrite,
             device=device,
-            model={"kind": model},
+            model={"kind": model, "backbone": backbone},
             data_cfg=data_cfg,
             train=train_cfg,
         )
@@ -118,6 +121,10 @@ def predict(
     risk: Annotated[float, typer.Option(help="Review flag: most bad cases among those not flagged.")] = 0.1,
     delta: Annotated[float, typer.Option(help="Review flag: chance the promise may fail.")] = 0.1,
     coverage: Annotated[float, typer.Option(help="Dice interval: chance it holds the true Dice.")] = 0.9,
+    engine: Annotated[str, typer.Option(help="torch, or onnxruntime (CPU; not MC dropout).")] = "torch",
+    onnx: Annotated[
+        Path | None, typer.Option(help="With --engine onnxruntime: this run's `relunet export` file.")
+    ] = None,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -126,7 +133,8 @@ def predict(
     On a calibrated run (`relunet calibrate`) each case also gets an estimated Dice with an
     interval and a review flag whose error rate is promised (--target-dice, --risk, --delta).
     With --num-parts P --part-id I, any number of machines each do a share of the cases
-    without coordination; `relunet merge OUT` then joins their tables.
+    without coordination; `relunet merge OUT` then joins their tables. --engine onnxruntime runs
+    the network in ONNX Runtime: the --onnx file, else the model exported on the fly.
     """
 
     def call() -> None:
@@ -149,9 +157,28 @@ def predict(
             part_id=part_id,
             overwrite=overwrite,
             promise=Promise(target_dice, risk, delta, coverage),
+            engine=engine,
+            onnx=onnx,
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))
+
+    guarded(call)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `relunet train`.")],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write, e.g. model.onnx.")],
+    fold: Fold = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+) -> None:
+    """Export a fold's network to ONNX, with the run config and size rule in its metadata."""
+
+    def call() -> None:
+        from relunet.inference.runs import export_run
+
+        typer.echo(f"written: {export_run(run, out, fold=fold, overwrite=overwrite)}")
 
     guarded(call)
 
@@ -255,6 +282,9 @@ def crossval(
     methods: Annotated[str | None, typer.Option(help="Comma-separated methods (default: all).")] = None,
     anchors: Annotated[str, typer.Option(help="Anchor counts, e.g. '10,200'.")] = "10,200",
     mc_samples: Annotated[str, typer.Option(help="MC-dropout draws, e.g. '20,200'.")] = "20,200",
+    backbone: Annotated[
+        str, typer.Option(help="Network inside: basicunet, unet, segresnet, dynunet or swinunetr.")
+    ] = "basicunet",
     epochs: Annotated[int | None, typer.Option(help="Epochs per model (default 100).")] = None,
     samples_per_epoch: Annotated[int | None, typer.Option(help="Pairs per epoch.")] = None,
     dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
@@ -295,6 +325,7 @@ def crossval(
             device=device,
             log=console.log,
             failure_threshold=failure_threshold,
+            backbone=backbone,
         )
         for name, entry in summary.items():
             console.print(

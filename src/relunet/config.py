@@ -15,6 +15,8 @@ from relunet.atomic import write_text
 from relunet.errors import InputError
 
 MODEL_KINDS = ("relation", "unet", "mcdropout")
+#: the networks a model can be built on, see `relunet.nets.backbones`
+BACKBONES = ("basicunet", "unet", "segresnet", "dynunet", "swinunetr")
 LOSSES = ("bce_dice", "bce")
 
 
@@ -25,18 +27,22 @@ class ModelConfig:
     Attributes:
         kind: "relation" (two inputs, four heads), "unet" (one input, one head) or "mcdropout"
             (the U-Net with dropout before its last layer, sampled at test time).
+        backbone: the MONAI network inside, one of `BACKBONES` (configs written before there
+            was a choice load as "basicunet").
         spatial_dims: 2 or 3.
         in_channels: channels `C` of one image (1 for MRI/CT, 3 for RGB, 4 for BraTS).
         num_classes: foreground classes `K` (sigmoid, multi-label).
-        features: MONAI BasicUNet widths, five levels plus the last feature map.
+        features: the backbone's widths, as `relunet.nets.backbones` reads them; None = its default
+            (a trained run saves the widths it used).
         head_dropout: dropout probability before the last layer ("mcdropout" only).
     """
 
     kind: str = "relation"
+    backbone: str = "basicunet"
     spatial_dims: int = 2
     in_channels: int = 1
     num_classes: int = 1
-    features: tuple[int, ...] = (16, 16, 32, 64, 128, 16)
+    features: tuple[int, ...] | None = None
     head_dropout: float = 0.5
 
 
@@ -145,6 +151,7 @@ def check_ranges(config: RunConfig) -> None:
     model, data, train = config.model, config.data, config.train
     rules = [
         ("--model", model.kind, model.kind in MODEL_KINDS, f"one of {', '.join(MODEL_KINDS)}"),
+        ("--backbone", model.backbone, model.backbone in BACKBONES, f"one of {', '.join(BACKBONES)}"),
         ("--loss", train.loss, train.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
         ("--epochs", train.epochs, train.epochs >= 1, "a whole number of at least 1"),
         ("--lr", train.lr, 0 < train.lr < 1, "a learning rate between 0 and 1, e.g. 1e-3"),

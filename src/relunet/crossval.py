@@ -130,18 +130,24 @@ def crossval(
     seed: int = 0,
     log: Callable[[str], None] = print,
     failure_threshold: float = FAILURE_THRESHOLD,
+    backbone: str = "basicunet",
 ) -> dict:
     """Run (or continue) the cross-validation and return the aggregated summary.
 
     A test case with Dice below `failure_threshold` counts as a failure (AUROC of finding them).
+    Every model is built on `backbone` (see `relunet.nets.backbones`).
     """
     methods = methods or all_methods()
     out = Path(out)
     check_apart(out, {"the input data": data})
-    check_ranges(RunConfig().with_overrides(data={**(data_cfg or {}), "folds": folds}, train=train or {}))
+    check_ranges(
+        RunConfig().with_overrides(
+            model={"backbone": backbone}, data={**(data_cfg or {}), "folds": folds}, train=train or {}
+        )
+    )
     if not 0 < failure_threshold <= 1:
         raise InputError(f"--failure-threshold {failure_threshold}: give a Dice between 0 and 1")
-    training = _Training(Path(data), folds, data_cfg or {}, train or {}, device)
+    training = _Training(Path(data), folds, backbone, data_cfg or {}, train or {}, device)
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
     todo = range(folds) if fold is None else [fold]
@@ -218,6 +224,7 @@ class _Training:
 
     data: Path
     folds: int
+    backbone: str
     data_cfg: dict
     train: dict
     device: str
@@ -237,7 +244,7 @@ class _Training:
             fold=fold,
             resume=True,
             device=self.device,
-            model={"kind": method.model},
+            model={"kind": method.model, "backbone": self.backbone},
             data_cfg={"folds": self.folds, **self.data_cfg},
             train={**self.train, "seed": model_seed, **({"flips": True} if method.flips else {})},
         )

@@ -1,10 +1,8 @@
-"""Network samples from images: 2D slices of volumes (and back), padding to the U-Net's multiple."""
+"""Network samples from images: 2D slices of volumes (and back), padding to the network's size multiple."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from relunet.nets.backbone import SIZE_MULTIPLE
 
 
 def to_samples(array: np.ndarray, dims: int, slice_axis: int) -> np.ndarray:
@@ -35,8 +33,10 @@ def relative_depth(n_samples: int) -> np.ndarray:
     return np.linspace(0.0, 1.0, n_samples)
 
 
-def padded_shape(shape: tuple[int, ...], multiple: int = SIZE_MULTIPLE) -> tuple[int, ...]:
+def padded_shape(shape: tuple[int, ...], multiple: int) -> tuple[int, ...]:
     """Smallest shape >= `shape` whose sizes are multiples of `multiple`, and at least twice it.
+
+    `multiple` is the network's (`relunet.nets.size_multiple`).
 
     Twice the multiple leaves the U-Net's bottleneck 2 voxels wide, which instance
     normalisation needs during training.

@@ -56,15 +56,41 @@ def check_consistent(cases: list[Case]) -> None:
             )
 
 
-def build_training_set(cases: list[Case], prep: Preprocessor, dims: int, slice_axis: int) -> TrainingSet:
-    """Preprocess, slice and pad all cases into one `TrainingSet`."""
+def check_label_sets(index: DatasetIndex, cases: list[Case], label_sets: tuple[tuple[int, ...], ...]) -> None:
+    """Each class of `label_sets` must name declared labels and occur in at least one mask of `cases`.
+
+    A class whose labels no mask holds would train on empty targets only.
+    """
+    text = ";".join(",".join(str(v) for v in values) for values in label_sets)
+    asked = sorted({v for values in label_sets for v in values})
+    undeclared = [v for v in asked if index.labels is not None and v not in index.labels]
+    if undeclared:
+        source = index.root / ("dataset.json" if index.layout == "msd" else "masks")
+        raise InputError(
+            f"{source}: labels '{text}' name {undeclared[:5]}, which are not among its labels "
+            f"{list(index.labels)}; choose from those or fix the declaration"
+        )
+    masks = [case.label for case in cases if case.label is not None]
+    for values in label_sets:
+        if masks and not any(np.isin(mask, values).any() for mask in masks):
+            held = sorted(set().union(*(np.unique(mask).tolist() for mask in masks)) - {0})
+            raise InputError(
+                f"{index.root}: label {' or '.join(map(str, values))} of labels '{text}' is in none "
+                f"of the {len(masks)} masks; choose labels the masks hold: {held}"
+            )
+
+
+def build_training_set(
+    cases: list[Case], prep: Preprocessor, dims: int, slice_axis: int, size_multiple: int
+) -> TrainingSet:
+    """Preprocess, slice and pad all cases into one `TrainingSet`, sizes a multiple of `size_multiple`."""
     images, targets, depth = [], [], []
     for case in cases:
         case_images = to_samples(prep.image(case), dims, slice_axis)
         images.append(case_images)
         targets.append(to_samples(prep.targets(case), dims, slice_axis))
         depth.append(relative_depth(len(case_images)))
-    shape = padded_shape(tuple(np.max([s.shape[2:] for s in images], axis=0)))
+    shape = padded_shape(tuple(np.max([s.shape[2:] for s in images], axis=0)), size_multiple)
     return TrainingSet(
         images=torch.from_numpy(np.concatenate([pad_to(s, shape) for s in images])),
         targets=torch.from_numpy(np.concatenate([pad_to(t, shape) for t in targets])),

@@ -33,7 +33,7 @@ from relunet.data.samples import (
 from relunet.device import autocast, prepare_model
 from relunet.errors import InputError
 from relunet.evaluation.metrics import dice_per_class
-from relunet.nets import RelationUNet
+from relunet.nets import size_multiple
 from relunet.types import Case, RelationOutput
 
 #: MC-dropout draws are kept for their mean pairwise Dice only up to this many mask voxels in all
@@ -62,24 +62,28 @@ class Prediction:
 
 
 class Predictor:
-    """Runs a trained model on whole cases, in batches of samples, under inference mode."""
+    """Runs a trained model on whole cases, in batches of samples, under inference mode.
+
+    `model` is the torch network, or a callable that looks like it (`onnx_engine.OnnxNetwork`).
+    """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Callable[..., RelationOutput | torch.Tensor],
         config: RunConfig,
         device: torch.device,
         batch_size: int = 64,
         mc_samples: int = 20,
         amp: bool | None = None,
     ) -> None:
-        self.model = prepare_model(model, device).eval()
+        self.model = prepare_model(model, device).eval() if isinstance(model, nn.Module) else model
         self.amp = amp
         self.config = config
         self.device = device
         self.batch_size = batch_size
         self.mc_samples = mc_samples
         self.prep = Preprocessor.of(config.data)
+        self.size_multiple = size_multiple(config.model)
         self._last_samples: tuple[Case, np.ndarray] | None = None
 
     def check(self, case: Case) -> None:
@@ -134,7 +138,7 @@ class Predictor:
 
     def _flipped(self, axis: int | None) -> BatchFn:
         """`seg_a` of the batch flipped along spatial `axis`, flipped back (None: no flip)."""
-        base = self._self_pair if isinstance(self.model, RelationUNet) else self._single
+        base = self._self_pair if self.config.model.kind == "relation" else self._single
 
         def run(batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
             if axis is None:
@@ -146,7 +150,7 @@ class Predictor:
 
     def _anchored(self, case: Case, anchors: list[Case]) -> Prediction:
         """Pair the case with every anchor; anchors of one padded size share a batch."""
-        if not isinstance(self.model, RelationUNet):
+        if self.config.model.kind != "relation":
             raise InputError("anchors need a Relation U-Net run; this run trained a U-Net")
         own = self._samples(case)
         groups: dict[tuple[int, ...], list[np.ndarray]] = {}
@@ -154,7 +158,8 @@ class Predictor:
             self.check(anchor)
             partner = self._samples(anchor)
             shape = padded_shape(
-                tuple(max(a, b) for a, b in zip(own.shape[2:], partner.shape[2:], strict=True))
+                tuple(max(a, b) for a, b in zip(own.shape[2:], partner.shape[2:], strict=True)),
+                self.size_multiple,
             )
             groups.setdefault(shape, []).append(partner)
         per_batch = max(1, self.batch_size // min(len(own), self.batch_size))
@@ -180,7 +185,7 @@ class Predictor:
         """Run `batch_fn` over the case's samples; return each head's map in case geometry."""
         cfg = self.config.data
         samples = self._samples(case)
-        shape = padded_shape(samples.shape[2:])
+        shape = padded_shape(samples.shape[2:], self.size_multiple)
         inputs = torch.from_numpy(pad_to(samples, shape))
         if self.device.type == "cuda":
             inputs = inputs.pin_memory()

@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 from rich.progress import Progress
 
 from relunet.atomic import write_csv, write_json
@@ -19,6 +20,7 @@ from relunet.data.training_set import load_cases
 from relunet.device import resolve_device
 from relunet.errors import InputError
 from relunet.evaluation.batch_shift import image_statistics
+from relunet.evaluation.calibration_store import file_sha256
 from relunet.evaluation.decision import Promise
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import summarise
@@ -30,6 +32,8 @@ from relunet.inference.decisions import (
     write_batch_record,
     write_case_files,
 )
+from relunet.inference.onnx_engine import check_engine, open_engine
+from relunet.inference.onnx_export import export_program, write_program
 from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
@@ -58,12 +62,41 @@ def fold_dir(run: Path, fold: int | None) -> Path:
     return trained[0]
 
 
-def open_predictor(run: Path, fold: int | None, device: str, mc_samples: int = 20) -> tuple[Predictor, int]:
-    """Load a fold's model; returns the predictor and the fold number."""
+def open_predictor(
+    run: Path,
+    fold: int | None,
+    device: str,
+    mc_samples: int = 20,
+    engine: str = "torch",
+    onnx: Path | None = None,
+) -> tuple[Predictor, int]:
+    """Load a fold's model; returns the predictor and the fold number.
+
+    `engine` "onnxruntime" runs the network in ONNX Runtime on the CPU (`onnx_engine.open_engine`):
+    the file `onnx` if given, else the model exported in memory.
+    """
+    check_engine(engine, onnx, device)
     folder = fold_dir(run, fold)
     model, config = load_model(folder / CHECKPOINT_NAME)
-    predictor = Predictor(model, config, resolve_device(device), mc_samples=mc_samples)
+    if engine == "onnxruntime":
+        network = open_engine(model, config, file_sha256(folder / CHECKPOINT_NAME), onnx)
+        predictor = Predictor(network, config, torch.device("cpu"), mc_samples=mc_samples)
+    else:
+        predictor = Predictor(model, config, resolve_device(device), mc_samples=mc_samples)
     return predictor, int(folder.name.split("_")[1])
+
+
+def export_run(run: Path, out: Path, fold: int | None = None, overwrite: bool = False) -> Path:
+    """Write the fold's network to the ONNX file `out`, atomically (see `onnx_export`); returns `out`."""
+    out = Path(out)
+    if out.suffix != ".onnx" or out.is_dir():
+        raise InputError(f"--out {out}: give a file name ending in .onnx")
+    if out.exists() and not overwrite:
+        raise InputError(f"{out}: already exists; choose another --out or add --overwrite")
+    checkpoint = fold_dir(run, fold) / CHECKPOINT_NAME
+    model, config = load_model(checkpoint)
+    write_program(export_program(model, config, file_sha256(checkpoint)), out)
+    return out
 
 
 def predict_folder(
@@ -80,6 +113,8 @@ def predict_folder(
     part_id: int = 0,
     overwrite: bool = False,
     promise: Promise | None = None,
+    engine: str = "torch",
+    onnx: Path | None = None,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
@@ -97,8 +132,9 @@ def predict_folder(
     estimated Dice, its interval and the review flag for `promise` (default `Promise()`), and
     the batch is compared with the calibration cases. Per case, `cases/<id>.json` holds the row,
     the input's checksum and the model's identity; `prediction.json` the promise and the batch
-    check; `disagreement/` the voxels where the union and intersection heads differ. Returns the
-    rows of the table.
+    check; `disagreement/` the voxels where the union and intersection heads differ. The network
+    runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`).
+    Returns the rows of the table.
     """
     promise = promise or Promise()
     promise.check()
@@ -108,7 +144,7 @@ def predict_folder(
         raise InputError(f"--anchor-source {anchor_source}: choose train or test")
     if anchors < 0 or mc_samples < 1:
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
-    predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
     model = ModelIdentity.of(fold_dir(run, fold_number), fold_number, predictor.config.model.kind)
     calibration = load_calibration(fold_dir(run, fold_number), model, promise)
     protected = _protected(run, source, predictor.config)

@@ -1,7 +1,16 @@
-"""Networks: the U-Net backbone, the Relation U-Net and the baselines. No data, no training."""
+"""Networks: the backbone factory, the Relation U-Net and the baselines. No data, no training."""
 
+from relunet.nets.backbone import Backbone, build_backbone, model_features, size_multiple
 from relunet.nets.build import build_model
 from relunet.nets.relation import RelationUNet
 from relunet.nets.unet import SegmentationUNet
 
-__all__ = ["RelationUNet", "SegmentationUNet", "build_model"]
+__all__ = [
+    "Backbone",
+    "RelationUNet",
+    "SegmentationUNet",
+    "build_backbone",
+    "build_model",
+    "model_features",
+    "size_multiple",
+]

@@ -1,45 +1,111 @@
-"""MONAI's BasicUNet (the vanilla U-Net of Ronneberger et al.) as the shared backbone."""
+"""The backbone factory, and the base of the models built on a backbone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from monai.networks.nets import BasicUNet
 from torch import nn
 
-#: BasicUNet halves the size four times, so every spatial size must be a multiple of this.
-SIZE_MULTIPLE = 16
+from relunet.config import ModelConfig
+from relunet.nets.backbones import SPECS, BackboneSpec
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A network `(B, in, *S) -> (B, out, *S)` and what a model needs to know of it.
+
+    Attributes:
+        net: the network.
+        size_multiple: every spatial size of its input must be a multiple of this.
+        last_layer: dotted name in `net` of its last layer, which maps the last feature map
+            `(B, F, *S)` to the outputs (dropout first, when built with `head_dropout > 0`).
+    """
+
+    net: nn.Module
+    size_multiple: int
+    last_layer: str
 
 
 def build_backbone(
+    name: str,
     spatial_dims: int,
     in_channels: int,
     out_channels: int,
-    features: tuple[int, ...],
+    features: tuple[int, ...] | None = None,
     head_dropout: float = 0.0,
-) -> nn.Module:
-    """A U-Net mapping `(B, in_channels, *S)` to `(B, out_channels, *S)` logits.
+) -> Backbone:
+    """Backbone `name` of `relunet.nets.backbones` with `features` (None: its default widths).
 
-    Its last layer is a 1x1 convolution, so each output channel is an independent linear
-    classifier on the last feature map. `head_dropout > 0` puts dropout right before it.
+    `head_dropout > 0` puts dropout right before the last layer.
     """
-    net = BasicUNet(
-        spatial_dims=spatial_dims,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        features=features,
-    )
+    spec = _spec(name)
+    features = spec.features if features is None else tuple(features)
+    net = spec.build(spatial_dims, in_channels, out_channels, features)
     if head_dropout > 0:
-        net.final_conv = nn.Sequential(nn.Dropout(head_dropout), net.final_conv)
-    return net
+        parent, _, child = spec.last_layer.rpartition(".")
+        last = net.get_submodule(spec.last_layer)
+        setattr(net.get_submodule(parent), child, nn.Sequential(nn.Dropout(head_dropout), last))
+    return Backbone(net, spec.size_multiple(features), spec.last_layer)
 
 
-def check_input(x: torch.Tensor, spatial_dims: int, channels: int) -> None:
-    """Raise ValueError with the fix when `x` is not `(B, channels, *S)` with S a multiple of 16."""
-    if x.ndim != spatial_dims + 2:
-        raise ValueError(f"expected a {spatial_dims + 2}-d tensor (B, C, *S), got {tuple(x.shape)}")
-    if x.shape[1] != channels:
-        raise ValueError(f"expected {channels} input channels, got {x.shape[1]}")
-    sizes = x.shape[2:]
-    if any(s % SIZE_MULTIPLE for s in sizes):
-        padded = tuple(-(-s // SIZE_MULTIPLE) * SIZE_MULTIPLE for s in sizes)
-        raise ValueError(f"spatial size {tuple(sizes)} is not a multiple of 16; pad it to {padded}")
+def model_features(cfg: ModelConfig) -> tuple[int, ...]:
+    """The widths of the model `cfg` describes: `cfg.features`, or its backbone's default."""
+    return _spec(cfg.backbone).features if cfg.features is None else cfg.features
+
+
+def size_multiple(cfg: ModelConfig) -> int:
+    """Every spatial size of the input of the model `cfg` describes must be a multiple of this."""
+    return _spec(cfg.backbone).size_multiple(model_features(cfg))
+
+
+def _spec(name: str) -> BackboneSpec:
+    if name not in SPECS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(SPECS)}")
+    return SPECS[name]
+
+
+class BackboneModel(nn.Module):
+    """Base of the models: a backbone, the input check, and the backbone's last layer as `head`.
+
+    Subclasses define `forward`, calling `check_input` on each input image `(B, C, *S)`.
+    """
+
+    def __init__(self, backbone: Backbone, spatial_dims: int, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.backbone = backbone.net
+        self.size_multiple = backbone.size_multiple
+        self.last_layer = backbone.last_layer
+
+    @property
+    def head(self) -> nn.Module:
+        """The last layer (dropout, if any, then the classifier): features `(B, F, *S)` to logits."""
+        return self.backbone.get_submodule(self.last_layer)
+
+    def features(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The last feature map `(B, F, *S)`, the input of `head`, for the model's inputs.
+
+        `self.head(self.features(x))` equals the backbone's output for `x`; MC dropout computes
+        the features once and draws only the head.
+        """
+        captured: list[torch.Tensor] = []
+        hook = self.head.register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
+        try:
+            self(*inputs)
+        finally:
+            hook.remove()
+        return captured[0]
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError with the fix unless `x` is `(B, C, *S)` with S a multiple of the backbone's."""
+        if x.ndim != self.spatial_dims + 2:
+            raise ValueError(f"expected a {self.spatial_dims + 2}-d tensor (B, C, *S), got {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]}")
+        sizes, multiple = tuple(x.shape[2:]), self.size_multiple
+        if any(s % multiple for s in sizes):
+            padded = tuple(-(-s // multiple) * multiple for s in sizes)
+            raise ValueError(f"spatial size {sizes} is not a multiple of {multiple}; pad it to {padded}")

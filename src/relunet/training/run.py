@@ -13,11 +13,11 @@ from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
 from relunet.data.splits import load_or_create_splits
-from relunet.data.training_set import build_training_set, load_cases
+from relunet.data.training_set import build_training_set, check_label_sets, load_cases
 from relunet.device import resolve_device
 from relunet.errors import InputError
 from relunet.locks import sole_writer, try_lock
-from relunet.nets import build_model
+from relunet.nets import build_model, model_features, size_multiple
 from relunet.results_folder import check_apart
 from relunet.training.checkpoint import CHECKPOINT_NAME
 from relunet.training.distributed import distributed
@@ -55,9 +55,8 @@ def train_fold(
         index = index_dataset(data)
         cases = load_cases(index)
         config = _run_config(index, cases, data, model, data_cfg, train)
-        check_ranges(config)
         _check_settings(config, cases[0].image.ndim - 1, fold, index.root)
-        # LABELCHECK
+        check_label_sets(index, cases, config.data.label_sets)
         _check_existing(out, config, fold, resume, overwrite)
         fold_path = out / f"fold_{fold}"
         with contextlib.ExitStack() as held:
@@ -67,7 +66,11 @@ def train_fold(
             train_ids = set(splits[fold]["train"])
             prep = Preprocessor.of(config.data)
             train_set = build_training_set(
-                [c for c in cases if c.case_id in train_ids], prep, config.data.dims, config.data.slice_axis
+                [c for c in cases if c.case_id in train_ids],
+                prep,
+                config.data.dims,
+                config.data.slice_axis,
+                size_multiple(config.model),
             )
             torch.manual_seed(config.train.seed)
             network = build_model(config.model)
@@ -106,16 +109,21 @@ def _run_config(
     data_cfg: dict | None,
     train: dict | None,
 ) -> RunConfig:
-    """Defaults, then the user's overrides, then what the data fixes (channels, classes)."""
+    """Defaults, then the user's overrides (checked), then what the data fixes (channels, classes).
+
+    The backbone's widths are written out, so that the saved config rebuilds the same model.
+    """
     config = RunConfig().with_overrides(
         model=model or {}, data={"path": str(data), **(data_cfg or {})}, train=train or {}
     )
+    check_ranges(config)
     label_sets = config.data.label_sets or binary_label_sets(index.labels)
     return config.with_overrides(
         model={
             "in_channels": int(cases[0].image.shape[0]),
             "num_classes": len(label_sets),
             "spatial_dims": config.data.dims,
+            "features": model_features(config.model),
         },
         data={"label_sets": label_sets},
     )
