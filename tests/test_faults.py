@@ -325,3 +325,22 @@ def test_bad_predict_options_are_one_line_and_write_nothing(trained, tmp_path, o
     out = tmp_path / "pred"
     result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", option, value)
     assert_clean_failure(result, out, option)
+
+
+def test_a_refused_rename_at_the_swap_is_one_line_and_keeps_the_old_results(trained, tmp_path, monkeypatch):
+    data, run = trained
+    out = tmp_path / "pred"
+    assert invoke("predict", run, data / "images", "--out", out, "--device", "cpu").exit_code == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    import relunet.results_folder as results_folder
+
+    def refused(source, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(results_folder.os, "rename", refused)
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", "--overwrite")
+    assert result.exit_code == 2 and "Permission denied" in result.stderr and str(out) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert temporaries(tmp_path) == []
