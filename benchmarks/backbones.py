@@ -27,11 +27,11 @@ from core_results import measure, render
 from relunet.atomic import write_json, write_text
 from relunet.config import BACKBONES
 from relunet.data.layouts import index_dataset
-from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError, guarded
 from relunet.inference.runs import open_predictor
 from relunet.nets import size_multiple
+from relunet.rundir import HISTORY_NAME, RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,14 +46,14 @@ def measure_backbone(name: str, data: Path, work: Path, out: Path, schedule: dic
         spec = ("hippocampus", {"backbone": name}, {}, schedule, what)
         result = measure(folder.name, spec, data, run, folder, device)
     predictor, _ = open_predictor(run, 0, device)
-    cases = load_cases(index_dataset(data).subset(fold_split(run / "splits.json", 0)["test"]))
+    cases = load_cases(index_dataset(data).subset(RunFolder(run).fold_split(0)["test"]))
     predictor.predict(cases[0])
     tic = time.perf_counter()
     for case in cases:
         predictor.predict(case)
     seconds_per_case = (time.perf_counter() - tic) / len(cases)
     config = predictor.config
-    with (folder / "history.csv").open(newline="") as handle:
+    with (folder / HISTORY_NAME).open(newline="") as handle:
         epoch_seconds = [float(row["seconds"]) for row in csv.DictReader(handle)]
     steps = -(-config.train.samples_per_epoch // config.train.batch_size) * len(epoch_seconds)
     summary = result["summary"]

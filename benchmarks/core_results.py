@@ -22,6 +22,7 @@ from relunet.atomic import write_json, write_text
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.inference.runs import evaluate_folder
+from relunet.rundir import CONFIG_NAME, HISTORY_NAME, RunFolder
 from relunet.training.run import train_fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,8 +106,8 @@ def measure(name: str, spec: tuple, data: Path, run: Path, out: Path, device: st
     tic = time.perf_counter()
     summary = evaluate_folder(run, data, out, fold=0, device=device)
     eval_s = time.perf_counter() - tic
-    shutil.copy(run / "config.yaml", out / "config.yaml")
-    shutil.copy(run / "fold_0" / "history.csv", out / "history.csv")
+    shutil.copy(RunFolder(run).config_path, out / CONFIG_NAME)
+    shutil.copy(RunFolder(run).fold(0).history, out / HISTORY_NAME)
     result = {
         "name": name,
         "dataset": dataset,

@@ -27,6 +27,7 @@ from relunet.crossval import aggregate, all_methods, crossval, evaluated, select
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.reporting.report import FIGURES, build_report, read_summary, render_tables
+from relunet.rundir import CrossvalFolder, MethodFold
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the default schedule (lr 1e-3 halved 4 times) in 40 epochs of 2000 pairs instead of 100, so that
@@ -149,6 +150,12 @@ def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return kept
 
 
+def _method_folds(out: Path) -> list[MethodFold]:
+    """Every method's fold folders in the cross-validation folder `out`."""
+    crossval = CrossvalFolder(out)
+    return [f for m in sorted(crossval.methods.glob("*/")) for f in crossval.method_folds(m.name, None)]
+
+
 def _publish(out: Path, dest: Path) -> None:
     """Copy the small outputs (tables, figures, per-fold tables) into the docs.
 
@@ -158,8 +165,8 @@ def _publish(out: Path, dest: Path) -> None:
         out / "summary.json",
         out / "report" / "tables.md",
         *(out / "report" / "figures" / f"{figure}.png" for figure in FIGURES),
-        *out.glob("methods/*/fold_*/*.csv"),
-        *out.glob("methods/*/fold_*/*.json"),
+        *(path for fold in _method_folds(out) for path in sorted(fold.path.glob("*.csv"))),
+        *(path for fold in _method_folds(out) for path in sorted(fold.path.glob("*.json"))),
     ]:
         if path.is_file() and not path.name.startswith("."):
             target = dest / path.relative_to(out)

@@ -39,7 +39,8 @@ def measure(data: Path, n_cases: int, repeats: int, thread_counts: list[int]) ->
     from relunet.inference.onnx_engine import OnnxNetwork
     from relunet.inference.onnx_export import export_program
     from relunet.inference.predict import Predictor
-    from relunet.training.checkpoint import CHECKPOINT_NAME, load_model
+    from relunet.rundir import RunFolder
+    from relunet.training.checkpoint import load_model
     from relunet.training.run import train_fold
 
     if not (data / "dataset.json").is_file():
@@ -48,7 +49,7 @@ def measure(data: Path, n_cases: int, repeats: int, thread_counts: list[int]) ->
     cases = load_cases(index.subset(sorted(index.case_ids)[:n_cases]), with_label=False)
     with tempfile.TemporaryDirectory() as tmp:
         train_fold(data, Path(tmp) / "run", device="cpu", train=TRAIN)
-        model, config = load_model(Path(tmp) / "run" / "fold_0" / CHECKPOINT_NAME)
+        model, config = load_model(RunFolder(Path(tmp) / "run").fold(0).checkpoint)
     tic = time.perf_counter()
     exported = export_program(model, config, "benchmark").model_proto.SerializeToString()
     export_seconds = time.perf_counter() - tic

@@ -22,7 +22,8 @@ import torch
 
 from relunet.crossval import all_methods, evaluated, work_order
 from relunet.errors import guarded
-from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from relunet.rundir import CrossvalFolder
+from relunet.training.checkpoint import load_checkpoint
 
 
 def needed_checkpoints(out: Path, folds: int) -> list[Path]:
@@ -33,7 +34,7 @@ def needed_checkpoints(out: Path, folds: int) -> list[Path]:
             if evaluated(out, method, fold):
                 continue
             for seed in method.seeds:
-                path = out / "models" / method.run_name(seed) / f"fold_{fold}" / CHECKPOINT_NAME
+                path = CrossvalFolder(out).model_run(method.run_name(seed)).fold(fold).checkpoint
                 if path not in paths and path.is_file():
                     paths.append(path)
     return paths

@@ -21,6 +21,7 @@ import numpy as np
 from relunet.atomic import write_json, write_text
 from relunet.errors import InputError, guarded
 from relunet.evaluation.crossval_cases import CrossvalCases
+from relunet.rundir import CrossvalFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 #: per-case counts read from the masks, per method
@@ -32,9 +33,8 @@ def paired_cases(folder: Path, first: str, second: str, data: Path | None = None
 
     Counts are voxels summed over classes: `true` and `predicted` foreground, `tp`, `fp`, `fn`.
     """
-    folds = sorted(
-        set(_folds(folder, first)) & set(_folds(folder, second)), key=lambda name: int(name.split("_")[1])
-    )
+    crossval = CrossvalFolder(folder)
+    folds = sorted(set(_folds(crossval, first)) & set(_folds(crossval, second)))
     if not folds:
         raise InputError(
             f"{folder}/methods: {first} and {second} share no evaluated fold; evaluate both first"
@@ -42,14 +42,14 @@ def paired_cases(folder: Path, first: str, second: str, data: Path | None = None
     dataset = CrossvalCases(folder, data)
     rows = []
     for fold in folds:
-        dice = {m: _dice_by_case(folder / "methods" / m / fold / "per_case.csv") for m in (first, second)}
+        dice = {m: _dice_by_case(crossval.method_fold(m, fold).per_case) for m in (first, second)}
         for case_id in dice[first]:
             if case_id not in dice[second]:
                 continue
             truth = dataset.load(case_id)[1]
-            row = {"fold": int(fold.split("_")[1]), "case_id": case_id}
+            row = {"fold": fold, "case_id": case_id}
             for m in (first, second):
-                predicted = _saved_mask(folder / "methods" / m / fold / "predictions" / f"{case_id}.npz")
+                predicted = _saved_mask(crossval.method_fold(m, fold).prediction(case_id))
                 row[m] = {"dice": dice[m][case_id], **_counts(predicted, truth)}
             rows.append(row)
     return rows
@@ -127,8 +127,8 @@ def render(stats: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _folds(folder: Path, method: str) -> list[str]:
-    return [p.parent.name for p in (folder / "methods" / method).glob("fold_*/per_case.csv")]
+def _folds(crossval: CrossvalFolder, method: str) -> list[int]:
+    return [fold.number for fold in crossval.method_folds(method)]
 
 
 def _dice_by_case(path: Path) -> dict[str, float]:

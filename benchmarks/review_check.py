@@ -35,6 +35,7 @@ from relunet.evaluation.calibration import (  # noqa: E402
     review_threshold,
 )
 from relunet.evaluation.summary import read_per_case  # noqa: E402
+from relunet.rundir import CrossvalFolder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("hippocampus", "isic", "isic_100_epochs", "hippocampus_2class")
@@ -67,7 +68,7 @@ def read_scores(folder: Path) -> tuple[dict[str, dict], list[str]]:
     rows, skipped = {}, []
     for method_dir in sorted((folder / "methods").glob("*/")):
         method = method_dir.name
-        if not all((method_dir / f"fold_{k}" / "per_case.csv").is_file() for k in range(FOLDS)):
+        if not all(CrossvalFolder(folder).method_fold(method, k).per_case.is_file() for k in range(FOLDS)):
             skipped.append(method)
             continue
         cases = sorted(read_per_case(folder, method), key=lambda case: case["case_id"])

@@ -29,13 +29,13 @@ import torch.nn.functional as F
 from relunet.atomic import write_json, write_text
 from relunet.data.layouts import index_dataset
 from relunet.data.preprocess import label_targets
-from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.errors import guarded
 from relunet.evaluation.batch_shift import STATISTICS, batch_shift, image_statistics
 from relunet.evaluation.calibration import flag_for_review, review_threshold
 from relunet.evaluation.metrics import dice_per_class
 from relunet.inference.runs import open_predictor
+from relunet.rundir import RunFolder
 from relunet.types import Case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def predict_versions(run: Path, data: Path, fold: int, device: str) -> dict[str,
     """Per version: `(N,)` score, Dice of seg_a and each image statistic of the held-out cases."""
     predictor, fold = open_predictor(run, fold, device)
     index = index_dataset(data)
-    cases = load_cases(index.subset(fold_split(run / "splits.json", fold)["test"]))
+    cases = load_cases(index.subset(RunFolder(run).fold_split(fold)["test"]))
     label_sets = predictor.config.data.label_sets
     results = {}
     for name, change in variants(cases[0].image.shape[0]).items():

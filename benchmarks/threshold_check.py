@@ -14,7 +14,6 @@ Writes `threshold_check.md` and `.json` beside the cross-validation's published 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from relunet.evaluation.crossval_cases import CrossvalCases
 from relunet.evaluation.metrics import dice_per_class
 from relunet.inference.predict import Predictor
 from relunet.inference.runs import open_predictor
+from relunet.rundir import CrossvalFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 #: cut-offs tried on the training cases
@@ -35,10 +35,11 @@ def check_fold(
     dataset: CrossvalCases, folder: Path, run: str, fold: int, train_cases: int, device: str
 ) -> dict:
     """The fitted cut-off of one model on one fold, and its test fold's Dice at 0.5 and at it."""
-    split = json.loads((folder / "models" / run / "splits.json").read_text())["folds"][fold]
+    model = CrossvalFolder(folder).model_run(run)
+    split = model.fold_split(fold)
     rng = np.random.default_rng(fold)
     train_ids = rng.choice(split["train"], size=min(train_cases, len(split["train"])), replace=False)
-    predictor = open_predictor(folder / "models" / run, fold, device)[0]
+    predictor = open_predictor(model.path, fold, device)[0]
     train_dice, _ = _scores(predictor, dataset, train_ids)
     best = int(np.argmax(train_dice.mean(axis=0)))
     half = CUTOFFS.index(0.5)
@@ -116,8 +117,9 @@ def main() -> None:
     runs = [r for r in args.runs.split(",") if r]
     folds = [int(k) for k in args.folds.split(",") if k.strip()]
     for run in runs:
-        if not (args.folder / "models" / run / "splits.json").is_file():
-            raise InputError(f"{args.folder / 'models' / run}: no trained model here; see --runs")
+        model = CrossvalFolder(args.folder).model_run(run)
+        if not model.splits_path.is_file():
+            raise InputError(f"{model.path}: no trained model here; see --runs")
     dataset = CrossvalCases(args.folder, args.data)
     rows = [
         check_fold(dataset, args.folder, run, fold, args.train_cases, args.device)

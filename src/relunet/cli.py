@@ -67,6 +67,7 @@ def train(
 
     def call() -> None:
         from relunet.data.preprocess import parse_label_sets, parse_window
+        from relunet.rundir import RunFolder
         from relunet.training.run import train_fold
 
         train_cfg = _given(
@@ -101,7 +102,7 @@ def train(
             data_cfg=data_cfg,
             train=train_cfg,
         )
-        typer.echo(f"trained fold {fold}: {out / f'fold_{fold}' / 'checkpoint.pt'}")
+        typer.echo(f"trained fold {fold}: {RunFolder(out).fold(fold).checkpoint}")
 
     guarded(call)
 

@@ -199,7 +199,9 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         return RunConfig.from_dict(yaml.safe_load(path.read_text()))
     except (yaml.YAMLError, TypeError, ValueError) as err:
-        raise InputError(f"{path}: not a relunet config ({err}); retrain or restore it") from err
+        raise InputError(
+            f"{path}: not a relunet config ({type(err).__name__}); retrain or restore it"
+        ) from err
 
 
 def _plain(value: Any) -> Any:

@@ -35,7 +35,6 @@ from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_jso
 from relunet.config import RunConfig, TrainConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
-from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.device import describe
 from relunet.errors import InputError
@@ -45,7 +44,8 @@ from relunet.inference.predict import Prediction, Predictor, ensemble_predict
 from relunet.inference.runs import case_row, open_predictor
 from relunet.locks import try_lock
 from relunet.results_folder import check_apart
-from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from relunet.rundir import SUMMARY_NAME, CrossvalFolder, MethodFold, RunFolder
+from relunet.training.checkpoint import load_checkpoint
 from relunet.training.run import train_fold
 from relunet.types import Case
 
@@ -161,7 +161,7 @@ def crossval(
         ):
             time.sleep(WAIT_SECONDS)  # what is left is in other processes' hands
     summary = aggregate(out, methods, failure_threshold)
-    write_json(out / "summary.json", summary)
+    write_json(CrossvalFolder(out).summary, summary)
     return summary
 
 
@@ -183,16 +183,16 @@ def _advance(
     """
     worked, ready, seconds = False, True, 0.0
     for model_seed in method.seeds:
-        run = out / "models" / method.run_name(model_seed)
-        with try_lock(run / f"fold_{fold}.lock") as mine:
+        run = CrossvalFolder(out).model_run(method.run_name(model_seed))
+        with try_lock(run.crossval_lock(fold)) as mine:
             if not mine:
                 ready = False
                 continue
             worked |= training.ensure(run, fold, method, model_seed, log)
-            seconds += _train_seconds(run / f"fold_{fold}" / "history.csv")
+            seconds += _train_seconds(run.fold(fold).history)
     if not ready:
         return worked
-    with try_lock(_method_dir(out, method, fold).with_suffix(".lock")) as mine:
+    with try_lock(_method_fold(out, method, fold).lock) as mine:
         if mine and not evaluated(out, method, fold):
             log(f"fold {fold}: evaluate {method.name}")
             cases = test_cases.fold(fold, method.run_name(0))
@@ -213,7 +213,7 @@ class _TestCases:
     def fold(self, fold: int, run_name: str) -> list[Case]:
         """Test cases of `fold`, from the split saved by the trained model `run_name`."""
         if self.loaded is None or self.loaded[0] != fold:
-            split = fold_split(self.out / "models" / run_name / "splits.json", fold)
+            split = CrossvalFolder(self.out).model_run(run_name).fold_split(fold)
             self.loaded = (fold, load_cases(self.index.subset(split["test"])))
         return self.loaded[1]
 
@@ -230,17 +230,17 @@ class _Training:
     device: str
 
     def ensure(
-        self, run: Path, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
+        self, run: RunFolder, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
     ) -> bool:
         """Train (or finish) one model of a method for one fold unless it is done; True if it trained."""
         epochs = self.train.get("epochs", TrainConfig().epochs)
-        checkpoint = run / f"fold_{fold}" / CHECKPOINT_NAME
+        checkpoint = run.fold(fold).checkpoint
         if checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs:
             return False
-        log(f"fold {fold}: train {run.name}")
+        log(f"fold {fold}: train {run.path.name}")
         train_fold(
             self.data,
-            run,
+            run.path,
             fold=fold,
             resume=True,
             device=self.device,
@@ -268,15 +268,16 @@ def evaluate_method(
     from where the model was trained, so a cross-validation folder can move between machines.
     """
     members = [
-        open_predictor(out / "models" / method.run_name(s), fold, device, method.n)[0] for s in method.seeds
+        open_predictor(CrossvalFolder(out).model_run(method.run_name(s)).path, fold, device, method.n)[0]
+        for s in method.seeds
     ]
     predictor = members[0]
     pool = _anchor_pool(out, method, fold, cases, index)
-    dest = _method_dir(out, method, fold)
-    for folder in (dest, dest / "predictions"):
+    dest = _method_fold(out, method, fold)
+    for folder in (dest.path, dest.predictions):
         remove_temporaries(folder)  # left by a killed evaluation; this one holds the method's lock
     label_sets = predictor.config.data.label_sets
-    progress = CaseProgress(dest / "per_case.partial.jsonl")
+    progress = CaseProgress(dest.partial)
     for number, case in enumerate(cases):
         if case.case_id in progress.rows:
             continue
@@ -286,7 +287,7 @@ def evaluate_method(
         tic = time.perf_counter()
         prediction = _predict(method, members, case, pool, np.random.default_rng(seeds))
         seconds = time.perf_counter() - tic
-        _save_prediction(dest / "predictions" / f"{case.case_id}.npz", prediction)
+        _save_prediction(dest.prediction(case.case_id), prediction)
         progress.add(case_row(case, prediction, label_targets(case.label, label_sets)), seconds)
     rows = [progress.rows[case.case_id] for case in cases]
     summary = {
@@ -298,8 +299,8 @@ def evaluate_method(
         "train_seconds": train_seconds,
         "hardware": describe(predictor.device),
     }
-    write_csv(dest / "per_case.csv", rows)
-    write_json(dest / "summary.json", summary)
+    write_csv(dest.per_case, rows)
+    write_json(dest.summary, summary)
     progress.discard()
     return summary
 
@@ -313,7 +314,7 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
     """
     result = {}
     for method in methods:
-        paths = sorted((out / "methods" / method.name).glob("fold_*/summary.json"))
+        paths = [f.summary for f in CrossvalFolder(out).method_folds(method.name, SUMMARY_NAME)]
         folds = [json.loads(p.read_text()) for p in paths]
         if not folds:
             continue
@@ -359,8 +360,7 @@ def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], index:
         return cases
     if method.how != "anchors_train":
         return []
-    run = out / "models" / method.run_name(0)
-    train_ids = fold_split(run / "splits.json", fold)["train"]
+    train_ids = CrossvalFolder(out).model_run(method.run_name(0)).fold_split(fold)["train"]
     return load_cases(index.subset(train_ids), with_label=False)
 
 
@@ -372,11 +372,11 @@ def _save_prediction(path: Path, prediction: Prediction) -> None:
 
 def evaluated(out: Path, method: Method, fold: int) -> bool:
     """Whether `method` has results for `fold` in the cross-validation folder `out`."""
-    return (_method_dir(out, method, fold) / "summary.json").is_file()
+    return _method_fold(out, method, fold).summary.is_file()
 
 
-def _method_dir(out: Path, method: Method, fold: int) -> Path:
-    return out / "methods" / method.name / f"fold_{fold}"
+def _method_fold(out: Path, method: Method, fold: int) -> MethodFold:
+    return CrossvalFolder(out).method_fold(method.name, fold)
 
 
 def _train_seconds(history: Path) -> float:

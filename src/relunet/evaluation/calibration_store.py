@@ -17,8 +17,6 @@ import numpy as np
 from relunet.atomic import write_json
 from relunet.errors import InputError
 
-CALIBRATION_NAME = "calibration.json"
-
 
 @dataclass(frozen=True)
 class Calibration:

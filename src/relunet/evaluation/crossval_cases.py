@@ -10,12 +10,8 @@ from relunet.config import RunConfig, load_config
 from relunet.data.layouts import index_dataset, load_case
 from relunet.data.preprocess import label_targets
 from relunet.errors import InputError
+from relunet.rundir import CrossvalFolder
 from relunet.types import Case
-
-
-def model_config_path(folder: Path) -> Path | None:
-    """The config of any model of the cross-validation in `folder` (they share data settings)."""
-    return next((folder / "models").glob("*/config.yaml"), None)
 
 
 class CrossvalCases:
@@ -25,9 +21,11 @@ class CrossvalCases:
     """
 
     def __init__(self, folder: Path, data: Path | None = None) -> None:
-        config_path = model_config_path(folder)
+        config_path = CrossvalFolder(folder).any_model_config()
         if config_path is None:
-            raise InputError(f"{folder}/models: no trained model here; give a cross-validation folder")
+            raise InputError(
+                f"{CrossvalFolder(folder).models}: no trained model here; give a cross-validation folder"
+            )
         self.config: RunConfig = load_config(config_path)
         source = Path(data or self.config.data.path)
         if not source.exists():

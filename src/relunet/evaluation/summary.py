@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from relunet.evaluation.metrics import aurc, excess_aurc, failure_auroc, kept_mean, pearson, spearman
+from relunet.rundir import CrossvalFolder
 
 COVERAGES = tuple(range(10, 101, 10))
 #: a test case whose Dice is below this is a failure the confidence should find
@@ -53,9 +54,9 @@ def read_per_case(folder: Path, method: str) -> list[dict]:
     Reads `folder/methods/<method>/fold_K/per_case.csv`.
     """
     rows = []
-    for path in sorted((Path(folder) / "methods" / method).glob("fold_*/per_case.csv")):
-        fold = int(path.parent.name.split("_")[1])
-        with path.open(newline="") as handle:
+    for fold_folder in CrossvalFolder(Path(folder)).method_folds(method):
+        fold = fold_folder.number
+        with fold_folder.per_case.open(newline="") as handle:
             for row in csv.DictReader(handle):
                 rows.append({"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}})
     return rows

@@ -14,21 +14,15 @@ from rich.progress import Progress
 
 from relunet.data.layouts import index_dataset
 from relunet.data.preprocess import label_targets
-from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError
 from relunet.evaluation.batch_shift import image_statistics
-from relunet.evaluation.calibration_store import (
-    CALIBRATION_NAME,
-    Calibration,
-    file_sha256,
-    write_calibration,
-)
+from relunet.evaluation.calibration_store import Calibration, file_sha256, write_calibration
 from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
-from relunet.inference.runs import fold_dir, open_predictor
+from relunet.inference.runs import open_predictor, trained_fold
 from relunet.locks import sole_writer
-from relunet.training.checkpoint import CHECKPOINT_NAME
+from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder
 
 SCORE = "C"
 
@@ -38,20 +32,17 @@ def calibrate(
 ) -> list[Path]:
     """Calibrate a run's fold (or every fold model of a cross-validation folder); files written."""
     run = Path(run)
-    if (run / "methods").is_dir() and (run / "models").is_dir():
-        return _calibrate_crossval(run, Path(data), method)
+    if CrossvalFolder(run).is_crossval():
+        return _calibrate_crossval(CrossvalFolder(run), Path(data), method)
     return [_calibrate_fold(run, Path(data), fold, device)]
 
 
 def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Path:
     predictor, fold_number = open_predictor(run, fold, device)
-    folder = fold_dir(run, fold_number)
+    folder = trained_fold(run, fold_number)
     index = index_dataset(data)
-    trained_on = (
-        set(fold_split(run / "splits.json", fold_number)["train"])
-        if (run / "splits.json").is_file()
-        else set()
-    )
+    splits = RunFolder(run)
+    trained_on = set(splits.fold_split(fold_number)["train"]) if splits.splits_path.is_file() else set()
     held_out = [c for c in index.case_ids if c not in trained_on]
     if not held_out:
         raise InputError(
@@ -73,15 +64,15 @@ def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Pat
                     **image_statistics(case.image),
                 }
             )
-    return _store(folder, Calibration(file_sha256(folder / CHECKPOINT_NAME), SCORE, str(data), pairs))
+    return _store(folder, Calibration(file_sha256(folder.checkpoint), SCORE, str(data), pairs))
 
 
-def _calibrate_crossval(folder: Path, data: Path, method: str) -> list[Path]:
-    tables = sorted((folder / "methods" / method).glob("fold_*/per_case.csv"))
+def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list[Path]:
+    tables = [f.per_case for f in folder.method_folds(method)]
     if not tables:
-        raise InputError(f"{folder / 'methods' / method}: no evaluated folds; run `relunet crossval` first")
+        raise InputError(f"{folder.method(method)}: no evaluated folds; run `relunet crossval` first")
     rows = [row for table in tables for row in _read_rows(table)]
-    check_enough_pairs(len(rows), Promise(), str(folder))
+    check_enough_pairs(len(rows), Promise(), str(folder.path))
     index = index_dataset(data)
     cases = {c.case_id: c for c in load_cases(index.subset([r["case_id"] for r in rows]), with_label=False)}
     pairs = [
@@ -93,22 +84,21 @@ def _calibrate_crossval(folder: Path, data: Path, method: str) -> list[Path]:
         }
         for r in rows
     ]
-    checkpoints = sorted((folder / "models").glob(f"*/fold_*/{CHECKPOINT_NAME}"))
     model_kind = "relation" if method.startswith("relation") else "unet"
-    mine = [p for p in checkpoints if p.parent.parent.name.startswith(model_kind)]
+    mine = [
+        f for run in folder.model_runs() if run.path.name.startswith(model_kind) for f in run.trained_folds()
+    ]
     if not mine:
         raise InputError(
-            f"{folder / 'models'}: no trained {model_kind} models to calibrate; copy them back first"
+            f"{folder.models}: no trained {model_kind} models to calibrate; copy them back first"
         )
-    return [
-        _store(p.parent, Calibration(file_sha256(p), SCORE, f"{folder} (out-of-fold, {method})", pairs))
-        for p in mine
-    ]
+    source = f"{folder.path} (out-of-fold, {method})"
+    return [_store(f, Calibration(file_sha256(f.checkpoint), SCORE, source, pairs)) for f in mine]
 
 
-def _store(folder: Path, calibration: Calibration) -> Path:
-    path = folder / CALIBRATION_NAME
-    with sole_writer(folder / f".{CALIBRATION_NAME}.lock", str(path)):
+def _store(folder: FoldFolder, calibration: Calibration) -> Path:
+    path = folder.calibration
+    with sole_writer(folder.calibration_lock, str(path)):
         write_calibration(path, calibration)
     return path
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from relunet.atomic import write_json
 from relunet.evaluation.batch_shift import STATISTICS, batch_shift
-from relunet.evaluation.calibration_store import CALIBRATION_NAME, Calibration, file_sha256, read_calibration
+from relunet.evaluation.calibration_store import Calibration, file_sha256, read_calibration
 from relunet.evaluation.decision import Promise, check_enough_pairs, decide
-from relunet.training.checkpoint import CHECKPOINT_NAME
+from relunet.rundir import FoldFolder
 
 PREDICTION_NAME = "prediction.json"
 CASE_FOLDER = "cases"
@@ -31,15 +31,14 @@ class ModelIdentity:
     kind: str
 
     @classmethod
-    def of(cls, fold_folder: Path, fold: int, kind: str) -> ModelIdentity:
-        """Identity of the checkpoint in `fold_folder`."""
-        path = fold_folder / CHECKPOINT_NAME
-        return cls(str(path.resolve()), file_sha256(path), fold, kind)
+    def of(cls, fold: FoldFolder, kind: str) -> ModelIdentity:
+        """Identity of the fold's checkpoint."""
+        return cls(str(fold.checkpoint.resolve()), file_sha256(fold.checkpoint), fold.number, kind)
 
 
-def load_calibration(fold_folder: Path, model: ModelIdentity, promise: Promise) -> Calibration | None:
+def load_calibration(fold: FoldFolder, model: ModelIdentity, promise: Promise) -> Calibration | None:
     """The fold's calibration if it has one (checked against the model and the promise), else None."""
-    path = fold_folder / CALIBRATION_NAME
+    path = fold.calibration
     if not path.is_file():
         return None
     calibration = read_calibration(path, model.sha256)

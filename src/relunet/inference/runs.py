@@ -15,7 +15,6 @@ from relunet.confidence import disagreement
 from relunet.config import RunConfig
 from relunet.data.layouts import DatasetIndex, index_dataset, index_input
 from relunet.data.preprocess import label_targets
-from relunet.data.splits import fold_split
 from relunet.data.training_set import load_cases
 from relunet.device import resolve_device
 from relunet.errors import InputError
@@ -38,26 +37,27 @@ from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
 from relunet.results_folder import check_apart, results_folder
-from relunet.training.checkpoint import CHECKPOINT_NAME, load_model
+from relunet.rundir import CHECKPOINT_NAME, FoldFolder, RunFolder, fold_name
+from relunet.training.checkpoint import load_model
 from relunet.types import Case
 
 ANCHOR_SOURCES = ("train", "test")
 CASES_NAME = "cases.csv"
 
 
-def fold_dir(run: Path, fold: int | None) -> Path:
-    """The folder of the requested fold, or of the only trained fold when `fold` is None."""
-    run = Path(run)
+def trained_fold(run: Path, fold: int | None) -> FoldFolder:
+    """The requested fold, or the only trained fold when `fold` is None; it must have a checkpoint."""
+    folder = RunFolder(Path(run))
     if fold is not None:
-        path = run / f"fold_{fold}"
-        if not (path / CHECKPOINT_NAME).is_file():
-            raise InputError(f"{path / CHECKPOINT_NAME}: not found; train fold {fold} first")
-        return path
-    trained = sorted(p.parent for p in run.glob(f"fold_*/{CHECKPOINT_NAME}"))
+        chosen = folder.fold(fold)
+        if not chosen.is_trained():
+            raise InputError(f"{chosen.checkpoint}: not found; train fold {fold} first")
+        return chosen
+    trained = folder.trained_folds()
     if not trained:
-        raise InputError(f"{run}: no trained checkpoint (fold_K/{CHECKPOINT_NAME}); train first")
+        raise InputError(f"{run}: no trained checkpoint ({fold_name('K')}/{CHECKPOINT_NAME}); train first")
     if len(trained) > 1:
-        found = ", ".join(p.name for p in trained)
+        found = ", ".join(f.path.name for f in trained)
         raise InputError(f"{run}: several trained folds ({found}); choose one with --fold")
     return trained[0]
 
@@ -76,14 +76,14 @@ def open_predictor(
     the file `onnx` if given, else the model exported in memory.
     """
     check_engine(engine, onnx, device)
-    folder = fold_dir(run, fold)
-    model, config = load_model(folder / CHECKPOINT_NAME)
+    folder = trained_fold(run, fold)
+    model, config = load_model(folder.checkpoint)
     if engine == "onnxruntime":
-        network = open_engine(model, config, file_sha256(folder / CHECKPOINT_NAME), onnx)
+        network = open_engine(model, config, file_sha256(folder.checkpoint), onnx)
         predictor = Predictor(network, config, torch.device("cpu"), mc_samples=mc_samples)
     else:
         predictor = Predictor(model, config, resolve_device(device), mc_samples=mc_samples)
-    return predictor, int(folder.name.split("_")[1])
+    return predictor, folder.number
 
 
 def export_run(run: Path, out: Path, fold: int | None = None, overwrite: bool = False) -> Path:
@@ -93,7 +93,7 @@ def export_run(run: Path, out: Path, fold: int | None = None, overwrite: bool = 
         raise InputError(f"--out {out}: give a file name ending in .onnx")
     if out.exists() and not overwrite:
         raise InputError(f"{out}: already exists; choose another --out or add --overwrite")
-    checkpoint = fold_dir(run, fold) / CHECKPOINT_NAME
+    checkpoint = trained_fold(run, fold).checkpoint
     model, config = load_model(checkpoint)
     write_program(export_program(model, config, file_sha256(checkpoint)), out)
     return out
@@ -145,8 +145,9 @@ def predict_folder(
     if anchors < 0 or mc_samples < 1:
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
-    model = ModelIdentity.of(fold_dir(run, fold_number), fold_number, predictor.config.model.kind)
-    calibration = load_calibration(fold_dir(run, fold_number), model, promise)
+    folder = trained_fold(run, fold_number)
+    model = ModelIdentity.of(folder, predictor.config.model.kind)
+    calibration = load_calibration(folder, model, promise)
     protected = _protected(run, source, predictor.config)
     check_apart(out, protected)
     folder = Path(out) if num_parts == 1 else Path(out) / part_folder_name(part_id, num_parts)
@@ -304,10 +305,10 @@ def _load_checked(index: DatasetIndex, predictor: Predictor, with_label: bool = 
 
 def _test_ids(run: Path, fold: int, index: DatasetIndex) -> list[str] | None:
     """The fold's test cases if this dataset is the one the run was split on, else None (all)."""
-    splits_path = run / "splits.json"
-    if not splits_path.is_file():
+    folder = RunFolder(run)
+    if not folder.splits_path.is_file():
         return None
-    test = fold_split(splits_path, fold)["test"]
+    test = folder.fold_split(fold)["test"]
     return test if set(test) <= set(index.case_ids) else None
 
 
@@ -315,7 +316,7 @@ def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
     """The training cases of the fold, read from the dataset the run was trained on."""
     config: RunConfig = predictor.config
     index = index_dataset(config.data.path)
-    train = fold_split(run / "splits.json", fold)["train"]
+    train = RunFolder(run).fold_split(fold)["train"]
     return _load_checked(index.subset(train), predictor, with_label=False)
 
 

@@ -20,10 +20,11 @@ import numpy as np
 from relunet.atomic import write_text
 from relunet.config import load_config
 from relunet.errors import InputError
-from relunet.evaluation.crossval_cases import CrossvalCases, model_config_path
+from relunet.evaluation.crossval_cases import CrossvalCases
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD
 from relunet.reporting import figures
 from relunet.results_folder import results_folder
+from relunet.rundir import CrossvalFolder, fold_number
 
 #: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
 PAPER_DICE = {"Task04_Hippocampus": {"unet": 0.8276}}
@@ -55,7 +56,7 @@ def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] =
     them (see `render_tables`).
     """
     folder = Path(folder)
-    summary_path = folder / "summary.json"
+    summary_path = CrossvalFolder(folder).summary
     if not summary_path.is_file():
         raise InputError(f"{summary_path}: not found; run `relunet crossval` into {folder} first")
     summary = read_summary(summary_path)
@@ -174,14 +175,11 @@ def read_rows(folder: Path, method: str) -> list[dict]:
 
     Reads `folder/methods/<method>/fold_K/per_case.csv`; a missing or damaged one is an `InputError`.
     """
-    paths = sorted(
-        path
-        for path in (folder / "methods" / method).glob("fold_*/per_case.csv")
-        if FOLD.fullmatch(path.parent.name.removeprefix("fold_"))
-    )
+    crossval = CrossvalFolder(folder)
+    paths = [f.per_case for f in crossval.method_folds(method) if FOLD.fullmatch(str(f.number))]
     if not paths:
         raise InputError(
-            f"{folder / 'methods' / method}: no per_case.csv of a fold, though summary.json lists {method};"
+            f"{crossval.method(method)}: no per_case.csv of a fold, though summary.json lists {method};"
             f" rerun `relunet crossval` into {folder} with the same methods"
         )
     return [row for path in paths for row in _per_case(path)]
@@ -201,7 +199,7 @@ def _per_case(path: Path) -> list[dict]:
         raise InputError(f"{path}: no column {', '.join(missing)}; {fix}")
     if not rows:
         raise InputError(f"{path}: no test case in it; {fix}")
-    fold = int(path.parent.name.removeprefix("fold_"))
+    fold = fold_number(path.parent.name)
     cases = []
     for line, row in enumerate(rows, start=2):
         try:
@@ -410,7 +408,7 @@ def _masks(saved: Path) -> dict[str, np.ndarray]:
 
 def prediction_path(folder: Path, row: dict) -> Path:
     """The saved Relation U-Net masks of one per-case row of the cross-validation in `folder`."""
-    return folder / "methods" / RELATION / f"fold_{row['fold']}" / "predictions" / f"{row['case_id']}.npz"
+    return CrossvalFolder(folder).method_fold(RELATION, row["fold"]).prediction(row["case_id"])
 
 
 def _display(image: np.ndarray, truth: np.ndarray, axis: int):
@@ -484,7 +482,7 @@ def _case_table(name: str, cases: list[dict]) -> str:
 
 def _dataset(folder: Path) -> tuple[str, int]:
     """The folder name of the dataset the models trained on, and the number of classes they segment."""
-    config = model_config_path(folder)
+    config = CrossvalFolder(folder).any_model_config()
     if config is None:
         return folder.name, 1
     run = load_config(config)

@@ -20,7 +20,6 @@ from relunet.config import RunConfig
 from relunet.errors import InputError
 from relunet.nets import build_model
 
-CHECKPOINT_NAME = "checkpoint.pt"
 REQUIRED = {"model": dict, "config": dict, "epoch": int}
 
 

@@ -23,12 +23,11 @@ from relunet.data.training_set import TrainingSet
 from relunet.device import autocast, prepare_model
 from relunet.errors import InputError
 from relunet.nets import RelationUNet
+from relunet.rundir import FoldFolder
 from relunet.training.augment import random_flips
-from relunet.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from relunet.training.checkpoint import load_checkpoint, save_checkpoint
 from relunet.training.distributed import Distributed
 from relunet.training.losses import SegmentationLoss, relation_loss
-
-HISTORY_NAME = "history.csv"
 
 
 def fit(
@@ -60,7 +59,7 @@ def fit(
     criterion = SegmentationLoss(cfg.loss)
     history: list[dict[str, float]] = []
     start = 0
-    if resume and (fold_dir / CHECKPOINT_NAME).is_file():
+    if resume and FoldFolder(fold_dir).is_trained():
         start, history = _restore(fold_dir, model, optimizer, scheduler)
 
     n_per_epoch = ranks.shard(np.arange(cfg.samples_per_epoch or len(data))).size
@@ -125,7 +124,7 @@ def _restore(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
 ) -> tuple[int, list[dict[str, float]]]:
     """Load the fold's checkpoint into model, optimiser and scheduler; its epoch and history."""
-    path = fold_dir / CHECKPOINT_NAME
+    path = FoldFolder(fold_dir).checkpoint
     state = load_checkpoint(path)
     try:
         model.load_state_dict(state["model"])
@@ -137,7 +136,7 @@ def _restore(
             "retrain the fold with --overwrite instead of --resume"
         ) from err
     start = state["epoch"]
-    history = state.get("history") or _read_history(fold_dir / HISTORY_NAME)
+    history = state.get("history") or _read_history(FoldFolder(fold_dir).history)
     return start, history[:start]
 
 
@@ -152,8 +151,9 @@ def _save(
     history: list[dict[str, float]],
 ) -> None:
     """Checkpoint with the history inside (atomic), then `history.csv` from the same rows."""
+    folder = FoldFolder(fold_dir)
     save_checkpoint(
-        fold_dir / CHECKPOINT_NAME,
+        folder.checkpoint,
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -164,7 +164,7 @@ def _save(
             "history": history,
         },
     )
-    write_csv(fold_dir / HISTORY_NAME, history)
+    write_csv(folder.history, history)
 
 
 def batch_loss(

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from relunet.atomic import remove_temporaries
-from relunet.config import RunConfig, check_ranges, load_config, save_config
+from relunet.config import RunConfig, check_ranges, save_config
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
@@ -19,13 +19,10 @@ from relunet.errors import InputError
 from relunet.locks import sole_writer, try_lock
 from relunet.nets import build_model, model_features, size_multiple
 from relunet.results_folder import check_apart
-from relunet.training.checkpoint import CHECKPOINT_NAME
+from relunet.rundir import RunFolder
 from relunet.training.distributed import distributed
-from relunet.training.loop import HISTORY_NAME, fit
+from relunet.training.loop import fit
 from relunet.types import Case
-
-CONFIG_NAME = "config.yaml"
-SPLITS_NAME = "splits.json"
 
 
 def train_fold(
@@ -58,10 +55,10 @@ def train_fold(
         _check_settings(config, cases[0].image.ndim - 1, fold, index.root)
         check_label_sets(index, cases, config.data.label_sets)
         _check_existing(out, config, fold, resume, overwrite)
-        fold_path = out / f"fold_{fold}"
+        run = RunFolder(out)
         with contextlib.ExitStack() as held:
             if ranks.is_main:
-                held.enter_context(sole_writer(out / _fold_lock_name(fold), f"fold {fold} of {out}"))
+                held.enter_context(sole_writer(run.train_lock(fold), f"fold {fold} of {out}"))
             splits = ranks.main_first(lambda: _claim(out, config, index, fold, resume, overwrite))
             train_ids = set(splits[fold]["train"])
             prep = Preprocessor.of(config.data)
@@ -74,7 +71,9 @@ def train_fold(
             )
             torch.manual_seed(config.train.seed)
             network = build_model(config.model)
-            return fit(network, train_set, config, fold_path, fold, ranks.device(compute), resume, ranks)
+            return fit(
+                network, train_set, config, run.fold(fold).path, fold, ranks.device(compute), resume, ranks
+            )
 
 
 def _claim(
@@ -85,19 +84,20 @@ def _claim(
     The run-wide part is one step under a second lock, so two commands with different settings
     cannot both pass the check. Returns the splits.
     """
-    fold_path = out / f"fold_{fold}"
-    with sole_writer(out / ".config.lock", str(out), wait=True):
+    run, folder = RunFolder(out), RunFolder(out).fold(fold)
+    with sole_writer(run.config_lock, str(out), wait=True):
         _check_existing(out, config, fold, resume, overwrite)
         fresh = not _folds_taken(out, fold)
-        splits_path = out / SPLITS_NAME
-        if fresh and splits_path.is_file():
-            splits_path.unlink()
-        splits = load_or_create_splits(splits_path, index.case_ids, config.data.folds, config.data.split_seed)
-        save_config(config, out / CONFIG_NAME)
-    remove_temporaries(fold_path)
+        if fresh and run.splits_path.is_file():
+            run.splits_path.unlink()
+        splits = load_or_create_splits(
+            run.splits_path, index.case_ids, config.data.folds, config.data.split_seed
+        )
+        save_config(config, run.config_path)
+    remove_temporaries(folder.path)
     if overwrite:
-        for name in (CHECKPOINT_NAME, HISTORY_NAME):
-            (fold_path / name).unlink(missing_ok=True)
+        for path in (folder.checkpoint, folder.history):
+            path.unlink(missing_ok=True)
     return splits
 
 
@@ -144,17 +144,18 @@ def _check_existing(out: Path, config: RunConfig, fold: int, resume: bool, overw
     Only the epoch count may change, so that `--resume --epochs N` extends a run. A run folder
     with no trained fold holds no model yet, so its settings may still be replaced.
     """
+    run = RunFolder(out)
     trained = _folds_taken(out, fold)
-    saved_path = out / CONFIG_NAME
+    saved_path = run.config_path
     if trained and saved_path.is_file():
-        saved = load_config(saved_path)
+        saved = run.read_config()
         changed = saved.with_overrides(train={"epochs": config.train.epochs}).differences(config)
         if changed:
             raise InputError(
                 f"{saved_path}: this run folder was made with other settings ({', '.join(changed)}); "
                 "use a new --out folder or the same settings"
             )
-    checkpoint = out / f"fold_{fold}" / CHECKPOINT_NAME
+    checkpoint = run.fold(fold).checkpoint
     if checkpoint.is_file() and not (resume or overwrite):
         raise InputError(
             f"{checkpoint}: fold {fold} is already trained; add --resume to continue it, "
@@ -164,13 +165,10 @@ def _check_existing(out: Path, config: RunConfig, fold: int, resume: bool, overw
 
 def _folds_taken(out: Path, fold: int) -> list[str]:
     """Folds of the run folder that bind its settings: trained ones, and others being trained now."""
-    taken = [p.parent.name for p in out.glob(f"fold_*/{CHECKPOINT_NAME}")]
-    for lock in out.glob(".fold_*.train.lock"):
-        if lock.name != _fold_lock_name(fold):
+    run = RunFolder(out)
+    taken = [f.path.name for f in run.trained_folds()]
+    for lock in run.train_locks():
+        if lock != run.train_lock(fold):
             with try_lock(lock) as free:
                 taken += [] if free else [lock.name]
     return sorted(taken)
-
-
-def _fold_lock_name(fold: int) -> str:
-    return f".fold_{fold}.train.lock"
