@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from relunet.atomic import atomic_path, write_json, write_text  # noqa: E402
+from relunet.atomic import write_json, write_text  # noqa: E402
 from relunet.errors import InputError, guarded  # noqa: E402
 from relunet.evaluation.calibration import (  # noqa: E402
     dice_interval,
@@ -35,6 +35,7 @@ from relunet.evaluation.calibration import (  # noqa: E402
     review_threshold,
 )
 from relunet.evaluation.summary import read_per_case  # noqa: E402
+from relunet.reporting.figures import save_figure  # noqa: E402
 from relunet.rundir import CrossvalFolder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +224,8 @@ def render(results: dict) -> str:
         "The interval is centred on an isotonic map fitted on half the calibration cases (the other half",
         "sets its width), the estimate on one fitted on all of them, so an estimate can fall outside its",
         f"interval: it did for {_largest(results, 'estimate_outside'):.1%} of test cases at most (mean over",
-        "splits, worst setting).",
+        "splits, worst setting). `relunet predict` keeps each estimate inside its interval (clips it);",
+        "the MAE here is of the unclipped estimate.",
         "",
         *_headline(results),
     ]
@@ -351,7 +353,7 @@ def estimate_figure(row: dict, dataset: str, path: Path) -> Path:
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def flagged_figure(settings: list[dict], dataset: str, path: Path) -> Path:
@@ -379,15 +381,7 @@ def flagged_figure(settings: list[dict], dataset: str, path: Path) -> Path:
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(crossval: Path, out: Path, splits: int, command: str) -> dict:

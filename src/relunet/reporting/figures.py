@@ -56,7 +56,7 @@ def pearson_bars(summary: dict, path: Path, title: str, labels: dict[str, str]) 
     ax.set_ylim(min([0, *means]) - 0.05, 1)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> Path:
@@ -72,7 +72,7 @@ def coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str]) 
     ax.set_title(title)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def risk_coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> Path:
@@ -87,7 +87,7 @@ def risk_coverage_curves(rows: Rows, path: Path, title: str, labels: dict[str, s
     ax.set_title(title)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scatter_grid(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> Path:
@@ -104,7 +104,7 @@ def scatter_grid(rows: Rows, path: Path, title: str, labels: dict[str, str]) -> 
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def case_panels(panels: list[dict], path: Path, title: str) -> Path:
@@ -129,7 +129,7 @@ def case_panels(panels: list[dict], path: Path, title: str) -> Path:
         handles = [plt.Line2D([], [], color=c, label=lab) for _, c, lab in panels[0]["contours"]]
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _arrays(cases: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,9 +141,12 @@ def _colour(name: str) -> str:
     return COLOURS[zlib.crc32(name.encode()) % len(COLOURS)] if name not in FIXED else FIXED[name]
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write `fig` as a PNG atomically and close it (also when the write fails)."""
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
     return path
