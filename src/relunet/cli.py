@@ -361,18 +361,20 @@ def demo(
     cases: Annotated[int, typer.Option(help="Synthetic images to generate.")] = 200,
     device: Device = "auto",
 ) -> None:
-    """Synthetic data -> train -> evaluate -> predict; prints cases with C and Dice."""
+    """Synthetic data -> train -> evaluate -> calibrate -> predict -> review page; prints C and Dice."""
 
     def call() -> None:
         from rich.console import Console
 
         from relunet.demo import run_demo
-        from relunet.reporting.console import cases_table, summary_table
+        from relunet.reporting.console import cases_table, prediction_lines, summary_table
 
-        summary, rows = run_demo(out, n_cases=cases, device=device)
+        summary, rows, page = run_demo(out, n_cases=cases, device=device)
         console = Console()
         console.print(cases_table(rows, "test cases, most doubtful first"))
         console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
+        typer.echo(prediction_lines(page.parent))
+        typer.echo(f"review page: {page}")
 
     guarded(call)
 

@@ -6,29 +6,36 @@ import csv
 from pathlib import Path
 
 from relunet.data.synthetic import write_synthetic_dataset
+from relunet.inference.calibrate import calibrate
 from relunet.inference.runs import evaluate_folder, predict_folder
+from relunet.reporting.review_page import write_review_page
 from relunet.training.run import train_fold
 
 #: brief training that suits 64 px synthetic images on a 2-core CPU
 DEMO_TRAIN = {"epochs": 24, "samples_per_epoch": 640, "lr": 1e-3, "lr_step": 8, "batch_size": 32}
 
 
-def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict, list[dict]]:
+def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict, list[dict], Path]:
     """Run the whole pipeline on synthetic data in `out`.
 
-    Writes `out/data` (images/ + masks/), `out/run` (fold 0 of 4), `out/evaluation`
-    (per_case.csv, summary.json) and `out/prediction` (masks, cases.csv).
-    Returns the summary and the per-case rows sorted by confidence.
+    Writes `out/data` (images/ + masks/), `out/run` (fold 0 of 4, calibrated on its held-out
+    fold), `out/evaluation` (per_case.csv, summary.json), `out/new` (new images, drawn like the
+    training data) and `out/prediction` (their masks, cases.csv with estimated Dice and review
+    flags, review.html). Returns the summary, the per-case rows
+    sorted by confidence and the review page.
     """
     out = Path(out)
     data = write_synthetic_dataset(out / "data", n_cases=n_cases)
     run = out / "run"
     train_fold(data, run, fold=0, resume=True, device=device, data_cfg={"folds": 4}, train=DEMO_TRAIN)
     summary = evaluate_folder(run, data, out / "evaluation", fold=0, device=device, overwrite=True)
-    predict_folder(run, data / "images", out / "prediction", fold=0, device=device, overwrite=True)
+    calibrate(run, data, fold=0, device=device)
+    new = write_synthetic_dataset(out / "new", n_cases=n_cases // 4, seed=1)  # images to segment
+    predict_folder(run, new / "images", out / "prediction", fold=0, device=device, overwrite=True)
+    page = write_review_page(out / "prediction")
     with (out / "evaluation" / "per_case.csv").open(newline="") as handle:
         rows = [
             {"case_id": r["case_id"], "C": float(r["C"]), "dice": float(r["dice_seg_a"])}
             for r in csv.DictReader(handle)
         ]
-    return summary, sorted(rows, key=lambda r: r["C"])
+    return summary, sorted(rows, key=lambda r: r["C"]), page
