@@ -34,7 +34,7 @@ run it again. The shared design page (DESIGN.md) gives the direction; this page 
 | `nets/` | backbone factory (MONAI networks) and the Relation wrapper; no data, no training |
 | `data/` | readers, dataset layouts, normalisation, slicing, splits, pairing, synthetic data |
 | `training/` | losses, augmentation, the loop, checkpoints, distributed training, the `train` workflow |
-| `inference/` | the Predictor and the `predict`, `evaluate`, `calibrate` and `export` workflows |
+| `inference/` | the Predictor, the methods, the `predict`, `evaluate`, `calibrate`, `export` workflows |
 | `confidence.py` | per-case scores from predicted maps |
 | `evaluation/` | metrics, per-case tables, summaries, calibration and risk control; arrays and files only |
 | `reporting/` | tables, figures (the only matplotlib user), the report page, the review page |
@@ -52,18 +52,20 @@ WHERE_TO_ADD = """\
 
 - **A backbone** (one module plus a name): a `BackboneSpec` in `nets/backbones.py` `SPECS`, and its
   name in `config.BACKBONES`; `tests/test_backbones.py` runs every name of `SPECS`.
-- **A method** (several modules today): `crossval.py` (`all_methods`, `Method.passes`, `_predict`,
-  `_anchor_pool`) and, for a new model kind or inference mode, `inference/predict.py`
-  (`Predictor.predict` dispatches on `config.model.kind`), `nets/build.py`, and the ONNX export
-  (`inference/onnx_export.py`, `inference/onnx_engine.py`); a test in `tests/test_crossval.py`.
+- **A method** (one module plus its test): a subclass of `InferenceMethod` in `inference/methods.py`,
+  registered with `@register("<how>")`; it declares its forward passes (`passes(dims)`) and the
+  models it needs (`model`, `flips`, `seeds`) and predicts from `Predictor`'s single-pass maps
+  (`Predictor` keeps batching, padding and slicing); a test in `tests/test_methods.py`. A line in
+  `crossval.all_methods` gives it a table name in the cross-validation. A new model kind also needs
+  `nets/build.py` and the ONNX export (`inference/onnx_export.py`, `inference/onnx_engine.py`).
 - **A score** (several modules today): the function in `confidence.py`, the call that fills
-  `Prediction.confidence` in `inference/predict.py`, and, for a new column, `inference/runs.py`
-  (`case_row`) and `evaluation/summary.py`; a test in `tests/test_confidence.py`.
+  `Prediction.confidence` in the method's class in `inference/methods.py`, and, for a new column,
+  `inference/runs.py` (`case_row`) and `evaluation/summary.py`; a test in `tests/test_confidence.py`.
 - **A dataset layout** (one module): an `_index_<layout>` function in `data/layouts.py` chosen by
   `index_dataset`; a test in `tests/test_data.py`.
 
-One-module changes today: a dataset layout. A backbone is one module plus its name in `config.py`;
-a method and a score are not yet one-module changes.
+One-module changes today: a dataset layout and a method (on an existing model kind). A backbone is
+one module plus its name in `config.py`; a score is not yet a one-module change.
 """
 
 

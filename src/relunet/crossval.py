@@ -40,7 +40,9 @@ from relunet.device import describe
 from relunet.errors import InputError
 from relunet.evaluation.progress import CaseProgress
 from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
-from relunet.inference.predict import Prediction, Predictor, ensemble_predict
+from relunet.inference.methods import ENSEMBLE_SIZE, InferenceMethod
+from relunet.inference.methods import method as inference_method
+from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.runs import case_row, open_predictor
 from relunet.locks import try_lock
 from relunet.results_folder import check_apart
@@ -49,7 +51,6 @@ from relunet.training.checkpoint import load_checkpoint
 from relunet.training.run import train_fold
 from relunet.types import Case
 
-ENSEMBLE_SIZE = 5
 #: confidence metrics recomputed on all folds' test cases together
 POOLED = ("pearson", "spearman", "aurc", "eaurc", "auroc_failure")
 #: seconds a process waits before looking again at work other processes hold
@@ -58,32 +59,40 @@ WAIT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Method:
-    """One way to segment a case and score it.
+    """One way to segment a case and score it, under a table name.
 
     Attributes:
         name: folder and table name.
-        model: the kind of trained model it uses ("relation", "unet", "mcdropout").
-        how: "predict" (the model's own way), "anchors_train", "anchors_test", "ensemble" or "tta".
-        n: anchors, MC-dropout draws or ensemble members.
-        flips: its model trains on randomly flipped inputs (flip test-time augmentation needs a
-            model that has seen flipped images).
+        inference: the method object (`relunet.inference.methods`): its forward passes, the
+            models it needs and how it predicts.
     """
 
     name: str
-    model: str
-    how: str = "predict"
-    n: int = 1
-    flips: bool = False
+    inference: InferenceMethod
 
     @property
-    def passes(self) -> int:
+    def model(self) -> str:
+        """The kind of trained model it uses ("relation", "unet", "mcdropout")."""
+        return self.inference.model
+
+    @property
+    def flips(self) -> bool:
+        """Its model trains on randomly flipped inputs (flip TTA needs a model that has seen them)."""
+        return self.inference.flips
+
+    @property
+    def n(self) -> int:
+        """Anchors, MC-dropout draws or ensemble members."""
+        return self.inference.n
+
+    def passes(self, dims: int) -> int:
         """Forward passes of one network per input sample (an ensemble: one per member)."""
-        return {"tta": 3, "ensemble": 1}.get(self.how, self.n)
+        return self.inference.passes(dims)
 
     @property
     def seeds(self) -> tuple[int, ...]:
         """Training seeds of the models it needs."""
-        return tuple(range(ENSEMBLE_SIZE)) if self.how == "ensemble" else (0,)
+        return self.inference.seeds
 
     def run_name(self, seed: int) -> str:
         """Folder under `DIR/models` of its model trained with `seed`."""
@@ -93,13 +102,13 @@ class Method:
 def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20, 200)) -> list[Method]:
     """The methods of the paper and the stronger baselines, in table order."""
     return [
-        Method("unet", "unet"),
-        *(Method(f"mcdropout_n{n}", "mcdropout", n=n) for n in mc),
-        Method("ensemble_5", "unet", "ensemble", ENSEMBLE_SIZE),
-        Method("unet_flip_tta", "unet", "tta", flips=True),
-        Method("relation_self_pair", "relation"),
-        *(Method(f"relation_anchors_train_n{n}", "relation", "anchors_train", n) for n in anchors),
-        *(Method(f"relation_anchors_test_n{n}", "relation", "anchors_test", n) for n in anchors),
+        Method("unet", inference_method("unet")),
+        *(Method(f"mcdropout_n{n}", inference_method("mcdropout", n)) for n in mc),
+        Method(f"ensemble_{ENSEMBLE_SIZE}", inference_method("ensemble", ENSEMBLE_SIZE)),
+        Method("unet_flip_tta", inference_method("tta")),
+        Method("relation_self_pair", inference_method("self_pair")),
+        *(Method(f"relation_anchors_train_n{n}", inference_method("anchors_train", n)) for n in anchors),
+        *(Method(f"relation_anchors_test_n{n}", inference_method("anchors_test", n)) for n in anchors),
     ]
 
 
@@ -294,7 +303,7 @@ def evaluate_method(
         "method": method.name,
         "fold": fold,
         **summarise(rows, failure_threshold=failure_threshold),
-        "forward_passes": method.passes * len(method.seeds),
+        "forward_passes": method.passes(predictor.config.data.dims) * len(method.seeds),
         "seconds_per_case": float(np.mean([progress.seconds[case.case_id] for case in cases])),
         "train_seconds": train_seconds,
         "hardware": describe(predictor.device),
@@ -337,14 +346,8 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
 def _predict(
     method: Method, members: list[Predictor], case: Case, pool: list[Case], rng: np.random.Generator
 ) -> Prediction:
-    if method.how == "ensemble":
-        return ensemble_predict(members, case)
-    if method.how == "tta":
-        return members[0].flip_tta(case)
-    if method.how.startswith("anchors"):
-        candidates = [c for c in pool if c.case_id != case.case_id]
-        return members[0].predict(case, [candidates[i] for i in rng.integers(0, len(candidates), method.n)])
-    return members[0].predict(case)
+    """One case by one method: the method object predicts (`relunet.inference.methods`)."""
+    return method.inference.predict(members, case, pool, rng)
 
 
 def work_order(method: Method) -> tuple[int, bool, bool, bool]:
@@ -356,9 +359,10 @@ def work_order(method: Method) -> tuple[int, bool, bool, bool]:
 
 
 def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], index: DatasetIndex) -> list[Case]:
-    if method.how == "anchors_test":
+    source = method.inference.anchor_source
+    if source == "test":
         return cases
-    if method.how != "anchors_train":
+    if source != "train":
         return []
     train_ids = CrossvalFolder(out).model_run(method.run_name(0)).fold_split(fold)["train"]
     return load_cases(index.subset(train_ids), with_label=False)

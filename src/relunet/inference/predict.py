@@ -1,25 +1,20 @@
-"""Segment one case and score its confidence, with the model a run trained.
+"""Segment one case with the model a run trained: batching, padding, slicing, single-pass maps.
 
-- Relation U-Net, self-pair: `x1 = x2 = image`; four maps and C = Dice(union, inter).
-- Relation U-Net, anchors: `x1 = image`, `x2` = each of n anchor images; `seg_a` averaged,
-  confidence = agreement of the n binarised `seg_a` maps.
-- U-Net: one map; confidence = mean foreground probability.
-- MC dropout: n draws with dropout on; mean map; confidence = agreement of the n draws.
-  Dropout sits right before the last layer, so the features are computed once per case and
-  only the last layer is drawn n times: the same draws as n whole passes, at a fraction of
-  the cost.
+`Predictor` runs the network over a case's samples in batches and returns each head's map in the
+case's geometry; the methods built on these maps (self-pair, anchors, U-Net, MC dropout,
+ensemble, flip TTA) are in `relunet.inference.methods`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from relunet.confidence import SampleAgreement, mean_foreground_probability, relation_confidence
+from relunet.confidence import SampleAgreement  # noqa: F401  (imported from here by callers)
 from relunet.config import RunConfig
 from relunet.data.preprocess import Preprocessor
 from relunet.data.samples import (
@@ -32,7 +27,6 @@ from relunet.data.samples import (
 )
 from relunet.device import autocast, prepare_model
 from relunet.errors import InputError
-from relunet.evaluation.metrics import dice_per_class
 from relunet.nets import size_multiple
 from relunet.types import Case, RelationOutput
 
@@ -101,40 +95,21 @@ class Predictor:
             )
 
     def predict(self, case: Case, anchors: list[Case] | None = None) -> Prediction:
-        """Segment `case`: self-pair (or the baseline's own way), or over `anchors` if given."""
-        self.check(case)
-        kind = self.config.model.kind
+        """Segment `case`: self-pair (or the baseline's own way), or over `anchors` if given.
+
+        The methods themselves live in `relunet.inference.methods`.
+        """
+        from relunet.inference import methods
+
         if anchors:
-            return self._anchored(case, anchors)
-        if kind == "relation":
-            maps = self._maps(case, self._self_pair)
-            per_class = dice_per_class(maps["union"] > 0.5, maps["inter"] > 0.5)
-            scores = (
-                {f"class{k + 1}": float(c) for k, c in enumerate(per_class)} if len(per_class) > 1 else {}
-            )
-            return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]), scores)
-        if kind == "unet":
-            maps = self._maps(case, self._single)
-            return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))
-        voxels = self.mc_samples * int(np.prod(case.spatial_shape)) * self.config.model.num_classes
-        draws = SampleAgreement(pairwise=voxels <= PAIRWISE_BUDGET)
-        head_draws = _HeadDraws(self.model)
-        for _ in range(self.mc_samples):
-            draws.add(self._maps(case, head_draws)["seg_a"])
-            head_draws.rewind()
-        scores = {"pairwise": draws.pairwise} if draws.masks and draws.count > 1 else {}
-        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement, scores)
+            return methods.anchored(self, case, anchors)
+        return methods.own_method(self.config.model.kind, self.mc_samples).predict([self], case)
 
     def flip_tta(self, case: Case) -> Prediction:
-        """Test-time augmentation: the image and its flip along each spatial axis.
+        """Test-time augmentation: the image and its flip along each spatial axis (`methods.FlipTTA`)."""
+        from relunet.inference.methods import FlipTTA
 
-        Mean `seg_a` map; confidence = mean pairwise Dice of the binarised maps.
-        """
-        self.check(case)
-        draws = SampleAgreement(pairwise=True)
-        for axis in (None, *range(self.config.data.dims)):
-            draws.add(self._maps(case, self._flipped(axis))["seg_a"])
-        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
+        return FlipTTA().predict([self], case)
 
     def _flipped(self, axis: int | None) -> BatchFn:
         """`seg_a` of the batch flipped along spatial `axis`, flipped back (None: no flip)."""
@@ -148,10 +123,8 @@ class Predictor:
 
         return run
 
-    def _anchored(self, case: Case, anchors: list[Case]) -> Prediction:
-        """Pair the case with every anchor; anchors of one padded size share a batch."""
-        if self.config.model.kind != "relation":
-            raise InputError("anchors need a Relation U-Net run; this run trained a U-Net")
+    def paired_maps(self, case: Case, anchors: list[Case]) -> Iterator[np.ndarray]:
+        """`seg_a` of the case paired with each anchor; anchors of one padded size share a batch."""
         own = self._samples(case)
         groups: dict[tuple[int, ...], list[np.ndarray]] = {}
         for anchor in anchors:
@@ -163,13 +136,10 @@ class Predictor:
             )
             groups.setdefault(shape, []).append(partner)
         per_batch = max(1, self.batch_size // min(len(own), self.batch_size))
-        draws = SampleAgreement()
         for shape, partners in groups.items():
             for begin in range(0, len(partners), per_batch):
                 maps = self._maps(case, self._paired_with(partners[begin : begin + per_batch], shape))
-                for seg in maps.values():
-                    draws.add(seg)
-        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
+                yield from maps.values()
 
     def _samples(self, case: Case) -> np.ndarray:
         """`(N, C, *s)` network samples of a case.
@@ -233,41 +203,11 @@ class Predictor:
         return run
 
 
-class _HeadDraws:
-    """A `BatchFn` drawing the last layer of an MC-dropout U-Net with dropout on.
-
-    The features of each batch are computed (dropout off) on the first pass over the case and
-    kept; `rewind()` before each further pass. Only the head switches to training mode and back:
-    switching the whole model costs more than the head's pass.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.features: list[torch.Tensor] = []
-        self.position = 0
-
-    def rewind(self) -> None:
-        self.position = 0
-
-    def __call__(self, batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
-        if self.position == len(self.features):
-            self.model.eval()
-            self.features.append(self.model.features(batch))
-        features = self.features[self.position]
-        self.position += 1
-        self.model.head.train()
-        try:
-            return {"seg_a": torch.sigmoid(self.model.head(features))}
-        finally:
-            self.model.head.eval()
-
-
 def ensemble_predict(members: list[Predictor], case: Case) -> Prediction:
-    """A deep ensemble: the mean of the members' `seg_a` maps; confidence = mean pairwise Dice."""
-    draws = SampleAgreement(pairwise=True)
-    for member in members:
-        draws.add(member.predict(case).maps["seg_a"])
-    return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
+    """A deep ensemble (`methods.Ensemble`): mean `seg_a` of the members; confidence = mean pairwise Dice."""
+    from relunet.inference.methods import Ensemble
+
+    return Ensemble(len(members)).predict(members, case)
 
 
 def _pad_tensor(batch: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

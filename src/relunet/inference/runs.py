@@ -31,6 +31,7 @@ from relunet.inference.decisions import (
     write_batch_record,
     write_case_files,
 )
+from relunet.inference.methods import method
 from relunet.inference.onnx_engine import check_engine, open_engine
 from relunet.inference.onnx_export import export_program, write_program
 from relunet.inference.predict import Prediction, Predictor
@@ -160,7 +161,7 @@ def predict_folder(
             pool = _training_cases(Path(run), predictor, fold_number)
         elif anchors:
             pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
-        rows, statistics = _predict_cases(predictor, cases, pool, anchors, seed, staging)
+        rows, statistics = _predict_cases(predictor, cases, pool, anchors, anchor_source, seed, staging)
         threshold, shift = None, None
         if calibration is not None:
             threshold = add_decisions(rows, calibration, promise)
@@ -173,7 +174,13 @@ def predict_folder(
 
 
 def _predict_cases(
-    predictor: Predictor, cases: list[Case], pool: list[Case], anchors: int, seed: int, out: Path
+    predictor: Predictor,
+    cases: list[Case],
+    pool: list[Case],
+    anchors: int,
+    anchor_source: str,
+    seed: int,
+    out: Path,
 ) -> tuple[list[dict], dict[str, dict[str, float]]]:
     """Segment each case; the table rows, most doubtful first, and each case's image statistics.
 
@@ -181,11 +188,14 @@ def _predict_cases(
     on go to `out/disagreement`.
     """
     label_sets = predictor.config.data.label_sets
+    wrapper = method(f"anchors_{anchor_source}", anchors) if anchors else None
     rows, statistics = [], {}
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="predict"):
-            chosen = _choose_anchors(_case_rng(seed, case.case_id), pool, anchors, exclude=case.case_id)
-            prediction = predictor.predict(case, chosen)
+            if wrapper is not None:
+                prediction = wrapper.predict([predictor], case, pool, _case_rng(seed, case.case_id))
+            else:
+                prediction = predictor.predict(case)
             path = write_mask(case, prediction.mask, label_sets, out / "masks")
             row = {
                 "case_id": case.case_id,
@@ -321,13 +331,5 @@ def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
 
 
 def _case_rng(seed: int, case_id: str) -> np.random.Generator:
+    """The anchors' generator of one case in `relunet predict`: from (seed, case name), not order."""
     return np.random.default_rng([seed, zlib.crc32(case_id.encode())])
-
-
-def _choose_anchors(rng: np.random.Generator, pool: list[Case], n: int, exclude: str) -> list[Case] | None:
-    if n <= 0:
-        return None
-    candidates = [c for c in pool if c.case_id != exclude]
-    if not candidates:
-        raise InputError("anchors from the test set need at least two images; use --anchor-source train")
-    return [candidates[i] for i in rng.integers(0, len(candidates), size=n)]

@@ -1,0 +1,297 @@
+"""Every way to segment a case and score it, one small class each, in one registry.
+
+A method wraps the single-pass maps of `Predictor` (which batches, pads and slices): it says how
+many forward passes of one network it makes per input sample (`passes`), which trained models
+it needs (`model`, `flips`, `seeds`), where its anchors come from (`anchor_source`), and how it
+turns the passes into a `Prediction` (`predict`). `relunet.crossval` and `relunet predict
+--anchors` call these objects.
+
+- Relation U-Net, self-pair: `x1 = x2 = image`; four maps and C = Dice(union, inter).
+- Relation U-Net, anchors: `x1 = image`, `x2` = each of n anchor images; `seg_a` averaged,
+  confidence = agreement of the n binarised `seg_a` maps.
+- U-Net: one map; confidence = mean foreground probability.
+- MC dropout: n draws with dropout on; mean map; confidence = agreement of the n draws.
+  Dropout sits right before the last layer, so the features are computed once per case and
+  only the last layer is drawn n times: the same draws as n whole passes, at a fraction of
+  the cost.
+- Ensemble: the mean of the members' `seg_a` maps; confidence = mean pairwise Dice.
+- Flip TTA: the image and its flip along each spatial axis; mean `seg_a` map, confidence =
+  mean pairwise Dice.
+
+To add a method: a subclass of `InferenceMethod` here, decorated with `@register("<how>")`, and
+its test; `crossval.all_methods` lists the ones the cross-validation runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from relunet.confidence import SampleAgreement, mean_foreground_probability, relation_confidence
+from relunet.errors import InputError
+from relunet.evaluation.metrics import dice_per_class
+from relunet.inference.predict import PAIRWISE_BUDGET, Prediction, Predictor
+from relunet.types import Case
+
+#: ensemble members (and so models trained) of the ensemble method
+ENSEMBLE_SIZE = 5
+
+#: `how` -> method class; see `register`
+METHODS: dict[str, type[InferenceMethod]] = {}
+
+
+def register(how: str) -> Callable[[type[InferenceMethod]], type[InferenceMethod]]:
+    """Class decorator: make a method available under the name `how`."""
+
+    def add(cls: type[InferenceMethod]) -> type[InferenceMethod]:
+        if how in METHODS:
+            raise ValueError(f"method {how!r} is registered twice")
+        METHODS[how] = cls
+        cls.how = how
+        return cls
+
+    return add
+
+
+def method(how: str, n: int = 1) -> InferenceMethod:
+    """The registered method `how` with `n` anchors, draws or members (where it has a count)."""
+    if how not in METHODS:
+        raise InputError(f"method {how}: unknown; choose from {', '.join(METHODS)}")
+    return METHODS[how](n)
+
+
+def own_method(kind: str, n: int = 1) -> InferenceMethod:
+    """The method a model of `kind` is run with by default (`Predictor.predict` without anchors)."""
+    for cls in METHODS.values():
+        if cls.own_way_of == kind:
+            return cls(n)
+    raise InputError(f"model kind {kind}: no method runs it")
+
+
+@dataclass(frozen=True)
+class InferenceMethod:
+    """One way to segment a case and score it.
+
+    Attributes:
+        n: anchors, MC-dropout draws or ensemble members (1 where the method has no count).
+        how: its name in `METHODS` (set by `register`).
+        model: the kind of trained model it uses ("relation", "unet", "mcdropout").
+        flips: its model trains on randomly flipped inputs.
+        anchor_source: "train" or "test" where it pairs the case with anchors, else None.
+        own_way_of: the model kind it is the default method of, if any.
+    """
+
+    n: int = 1
+    how: ClassVar[str] = ""
+    model: ClassVar[str] = "relation"
+    flips: ClassVar[bool] = False
+    anchor_source: ClassVar[str | None] = None
+    own_way_of: ClassVar[str | None] = None
+
+    def passes(self, dims: int) -> int:
+        """Forward passes of one network per input sample, for a `dims`-D model."""
+        return 1
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Training seeds of the models it needs (one model per seed)."""
+        return (0,)
+
+    def predict(
+        self,
+        members: list[Predictor],
+        case: Case,
+        pool: list[Case] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> Prediction:
+        """Segment `case` with the predictors of its models (one per seed).
+
+        `pool` holds the anchor candidates and `rng` draws from it (anchor methods only).
+        """
+        raise NotImplementedError
+
+
+@register("self_pair")
+@dataclass(frozen=True)
+class SelfPair(InferenceMethod):
+    """Relation U-Net, `x1 = x2 = image`: four maps; C = Dice(union, inter)."""
+
+    own_way_of: ClassVar[str | None] = "relation"
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        predictor = members[0]
+        predictor.check(case)
+        maps = predictor._maps(case, predictor._self_pair)
+        per_class = dice_per_class(maps["union"] > 0.5, maps["inter"] > 0.5)
+        scores = {f"class{k + 1}": float(c) for k, c in enumerate(per_class)} if len(per_class) > 1 else {}
+        return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]), scores)
+
+
+@register("unet")
+@dataclass(frozen=True)
+class UNet(InferenceMethod):
+    """U-Net, one pass: confidence = mean foreground probability."""
+
+    model: ClassVar[str] = "unet"
+    own_way_of: ClassVar[str | None] = "unet"
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        predictor = members[0]
+        predictor.check(case)
+        maps = predictor._maps(case, predictor._single)
+        return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))
+
+
+@register("mcdropout")
+@dataclass(frozen=True)
+class MCDropout(InferenceMethod):
+    """n draws of the last layer with dropout on; confidence = agreement of the draws."""
+
+    n: int = 20
+    model: ClassVar[str] = "mcdropout"
+    own_way_of: ClassVar[str | None] = "mcdropout"
+
+    def passes(self, dims: int) -> int:  # noqa: D102
+        return self.n
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        predictor = members[0]
+        predictor.check(case)
+        voxels = self.n * int(np.prod(case.spatial_shape)) * predictor.config.model.num_classes
+        draws = SampleAgreement(pairwise=voxels <= PAIRWISE_BUDGET)
+        head_draws = HeadDraws(predictor.model)
+        for _ in range(self.n):
+            draws.add(predictor._maps(case, head_draws)["seg_a"])
+            head_draws.rewind()
+        scores = {"pairwise": draws.pairwise} if draws.masks and draws.count > 1 else {}
+        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement, scores)
+
+
+@dataclass(frozen=True)
+class _Anchors(InferenceMethod):
+    """Relation U-Net over n anchors drawn from a pool (`choose_anchors`); agreement of `seg_a`."""
+
+    n: int = 10
+
+    def passes(self, dims: int) -> int:  # noqa: D102
+        return self.n
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        if rng is None:
+            raise ValueError("anchor methods need a random generator")
+        return anchored(members[0], case, choose_anchors(rng, pool or [], self.n, exclude=case.case_id))
+
+
+@register("anchors_train")
+@dataclass(frozen=True)
+class AnchorsTrain(_Anchors):
+    """Anchors from the training cases of the fold."""
+
+    anchor_source: ClassVar[str | None] = "train"
+
+
+@register("anchors_test")
+@dataclass(frozen=True)
+class AnchorsTest(_Anchors):
+    """Anchors from the other test cases."""
+
+    anchor_source: ClassVar[str | None] = "test"
+
+
+@register("ensemble")
+@dataclass(frozen=True)
+class Ensemble(InferenceMethod):
+    """n U-Nets trained with seeds 0..n-1: the mean `seg_a` map; confidence = mean pairwise Dice."""
+
+    n: int = ENSEMBLE_SIZE
+    model: ClassVar[str] = "unet"
+
+    @property
+    def seeds(self) -> tuple[int, ...]:  # noqa: D102
+        return tuple(range(self.n))
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        draws = SampleAgreement(pairwise=True)
+        for member in members:
+            draws.add(member.predict(case).maps["seg_a"])
+        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
+
+
+@register("tta")
+@dataclass(frozen=True)
+class FlipTTA(InferenceMethod):
+    """The image and its flip along each spatial axis: mean `seg_a`; confidence = mean pairwise Dice."""
+
+    model: ClassVar[str] = "unet"
+    flips: ClassVar[bool] = True
+
+    def passes(self, dims: int) -> int:
+        """The identity plus one flip per spatial axis."""
+        return 1 + dims
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        predictor = members[0]
+        predictor.check(case)
+        draws = SampleAgreement(pairwise=True)
+        for axis in (None, *range(predictor.config.data.dims)):
+            draws.add(predictor._maps(case, predictor._flipped(axis))["seg_a"])
+        return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
+
+
+def choose_anchors(rng: np.random.Generator, pool: list[Case], n: int, exclude: str) -> list[Case]:
+    """The one anchor sampler: `n` cases of `pool` but `exclude`, drawn with replacement from `rng`.
+
+    The caller seeds `rng`: `relunet predict` per case from (seed, case name), the
+    cross-validation per case from (seed, fold, case number), which also seeds the dropout draws.
+    """
+    candidates = [c for c in pool if c.case_id != exclude]
+    if not candidates:
+        raise InputError("anchors from the test set need at least two images; use --anchor-source train")
+    return [candidates[i] for i in rng.integers(0, len(candidates), size=n)]
+
+
+def anchored(predictor: Predictor, case: Case, anchors: list[Case]) -> Prediction:
+    """Pair the case with every anchor; mean `seg_a`, confidence = agreement of the anchors' maps."""
+    predictor.check(case)
+    if predictor.config.model.kind != "relation":
+        raise InputError("anchors need a Relation U-Net run; this run trained a U-Net")
+    draws = SampleAgreement()
+    for seg in predictor.paired_maps(case, anchors):
+        draws.add(seg)
+    return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
+
+
+class HeadDraws:
+    """A `BatchFn` drawing the last layer of an MC-dropout U-Net with dropout on.
+
+    The features of each batch are computed (dropout off) on the first pass over the case and
+    kept; `rewind()` before each further pass. Only the head switches to training mode and back:
+    switching the whole model costs more than the head's pass.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.features: list[torch.Tensor] = []
+        self.position = 0
+
+    def rewind(self) -> None:
+        """Start the next pass over the case's batches."""
+        self.position = 0
+
+    def __call__(self, batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
+        """One draw of the head over the next batch of the case."""
+        if self.position == len(self.features):
+            self.model.eval()
+            self.features.append(self.model.features(batch))
+        features = self.features[self.position]
+        self.position += 1
+        self.model.head.train()
+        try:
+            return {"seg_a": torch.sigmoid(self.model.head(features))}
+        finally:
+            self.model.head.eval()

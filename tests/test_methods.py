@@ -1,0 +1,111 @@
+"""The inference methods: their forward passes in 2D and 3D, and adding one in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from relunet import crossval
+from relunet.confidence import SampleAgreement
+from relunet.config import RunConfig
+from relunet.inference import methods
+from relunet.inference.predict import Prediction, Predictor
+from relunet.types import Case, RelationOutput
+
+SHAPE = (8, 8, 6)
+
+
+class _Counting:
+    """A fake network that counts the samples it sees; returns zeros of the right shape."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind, self.samples = kind, 0
+
+    def __call__(self, x1: torch.Tensor, x2: torch.Tensor | None = None):
+        self.samples += len(x1)
+        zeros = torch.zeros(len(x1), 1, *x1.shape[2:])
+        return RelationOutput(zeros, zeros, zeros, zeros) if self.kind == "relation" else zeros
+
+
+def _case(name: str = "a") -> Case:
+    image = np.random.default_rng(0).random((1, *SHAPE)).astype(np.float32)
+    return Case(name, image, None, Path(f"{name}.nii.gz"), "nifti")
+
+
+def _predictor(kind: str, dims: int) -> tuple[Predictor, _Counting]:
+    config = RunConfig().with_overrides(model={"kind": kind}, data={"dims": dims})
+    net = _Counting(kind)
+    return Predictor(net, config, torch.device("cpu"), batch_size=4), net
+
+
+def _samples(dims: int) -> int:
+    return SHAPE[-1] if dims == 2 else 1
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_each_method_declares_its_passes(dims):
+    expected = {
+        "self_pair": 1,
+        "unet": 1,
+        "mcdropout": 7,
+        "anchors_train": 7,
+        "anchors_test": 7,
+        "ensemble": 1,
+        "tta": 1 + dims,
+    }
+    assert set(methods.METHODS) >= set(expected)
+    for how, passes in expected.items():
+        assert methods.method(how, 7).passes(dims) == passes, how
+    assert methods.method("ensemble", 5).seeds == (0, 1, 2, 3, 4)
+    assert methods.method("tta").flips and methods.method("tta").model == "unet"
+    assert crossval.Method("t", methods.method("tta")).passes(dims) == 1 + dims
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("how", ["self_pair", "unet", "tta", "anchors_test"])
+def test_declared_passes_are_the_passes_made(how, dims):
+    wrapper = methods.method(how, 3)
+    predictor, net = _predictor(wrapper.model, dims)
+    cases = [_case("a"), _case("b")]
+    wrapper.predict([predictor], cases[0], cases, np.random.default_rng(0))
+    assert net.samples == wrapper.passes(dims) * _samples(dims)
+
+
+def test_one_anchor_sampler_draws_as_the_seeded_generator_says():
+    pool = [_case(n) for n in "abcd"]
+    chosen = methods.choose_anchors(np.random.default_rng(5), pool, 6, exclude="b")
+    expected = np.random.default_rng(5).integers(0, 3, size=6)
+    assert [c.case_id for c in chosen] == [["a", "c", "d"][i] for i in expected]
+
+
+def test_a_new_method_is_one_registration(monkeypatch):
+    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
+
+    @methods.register("twice")
+    @dataclass(frozen=True)
+    class Twice(methods.InferenceMethod):
+        """The U-Net's map twice; agreement of the two."""
+
+        model = "unet"
+
+        def passes(self, dims: int) -> int:
+            return 2
+
+        def predict(self, members, case, pool=None, rng=None) -> Prediction:
+            draws = SampleAgreement()
+            for _ in range(2):
+                draws.add(members[0].predict(case).maps["seg_a"])
+            return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
+
+    wrapper = methods.method("twice")
+    entry = crossval.Method("unet_twice", wrapper)
+    assert entry.passes(3) == 2 and entry.run_name(0) == "unet_seed0" and entry.seeds == (0,)
+    predictor, net = _predictor("unet", 3)
+    prediction = wrapper.predict([predictor], _case())
+    assert net.samples == 2 and prediction.confidence == 1.0
+    with pytest.raises(ValueError, match="twice"):
+        methods.register("twice")(Twice)
