@@ -344,3 +344,24 @@ def test_a_refused_rename_at_the_swap_is_one_line_and_keeps_the_old_results(trai
     assert len(result.stderr.strip().splitlines()) == 1
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "summary, table, words",
+    [
+        ("{", "case_id,dice_seg_a,C\na,0.9,0.8\n", "damaged fold summary"),
+        ("[1, 2]", "case_id,dice_seg_a,C\na,0.9,0.8\n", "damaged fold summary"),
+        ('{"fold": 0, "pearson": 0.5}', "case_id,dice_seg_a,C\na,zero,0.8\n", "damaged per-case table"),
+    ],
+)
+def test_crossval_aggregate_of_damaged_fold_files_is_one_line(tmp_path, summary, table, words):
+    from relunet.crossval import aggregate, select_methods
+    from relunet.errors import InputError
+
+    fold = tmp_path / "methods" / "unet" / "fold_0"
+    fold.mkdir(parents=True)
+    (fold / "summary.json").write_text(summary)
+    (fold / "per_case.csv").write_text(table)
+    with pytest.raises(InputError, match=words) as caught:
+        aggregate(tmp_path, select_methods("unet", (3,), (3,)))
+    assert "\n" not in str(caught.value) and "relunet crossval" in str(caught.value)

@@ -324,7 +324,7 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
     result = {}
     for method in methods:
         paths = [f.summary for f in CrossvalFolder(out).method_folds(method.name, SUMMARY_NAME)]
-        folds = [json.loads(p.read_text()) for p in paths]
+        folds = [_fold_summary(p) for p in paths]
         if not folds:
             continue
         keys = [k for k, v in folds[0].items() if isinstance(v, int | float) and k != "fold"]
@@ -341,6 +341,20 @@ def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILU
         entry["hardware_by_fold"] = {str(f["fold"]): f.get("hardware") for f in folds}
         result[method.name] = entry
     return result
+
+
+def _fold_summary(path: Path) -> dict:
+    """A finished fold's `summary.json`, checked: a dict with its fold number."""
+    try:
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict) or not isinstance(summary.get("fold"), int):
+            raise TypeError("not a fold summary")
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as err:
+        raise InputError(
+            f"{path}: damaged fold summary ({type(err).__name__}); delete {path.parent} and run "
+            "`relunet crossval` again to evaluate that fold anew"
+        ) from err
+    return summary
 
 
 def _predict(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from relunet.errors import InputError
 from relunet.evaluation.metrics import aurc, excess_aurc, failure_auroc, kept_mean, pearson, spearman
 from relunet.rundir import CrossvalFolder
 
@@ -56,7 +57,15 @@ def read_per_case(folder: Path, method: str) -> list[dict]:
     rows = []
     for fold_folder in CrossvalFolder(Path(folder)).method_folds(method):
         fold = fold_folder.number
-        with fold_folder.per_case.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                rows.append({"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}})
+        try:
+            with fold_folder.per_case.open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    rows.append(
+                        {"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}}
+                    )
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as err:
+            raise InputError(
+                f"{fold_folder.per_case}: damaged per-case table ({type(err).__name__}); delete "
+                f"{fold_folder.per_case.parent} and run `relunet crossval` again to evaluate that fold anew"
+            ) from err
     return rows
