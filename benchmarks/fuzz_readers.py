@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from relunet.data.layouts import CaseFiles, index_dataset, load_case
-from relunet.data.readers import first_line, read_image2d, read_mask2d
+from relunet.data.readers import read_image2d, read_mask2d
 from relunet.data.training_set import load_cases
-from relunet.errors import InputError, guarded
+from relunet.errors import InputError, first_line, guarded
 
 HANG_SECONDS = 20
 NIFTI_HEADER = 352  # byte flips favour the header, where the shape, type and offset live

@@ -128,3 +128,18 @@ def test_an_uncalibrated_prediction_says_how_to_calibrate(calibrated, tmp_path):
     assert result.exit_code == 0 and "relunet calibrate" in result.stdout
     assert "estimated_dice" not in read_rows(out / "cases.csv")[0]
     assert json.loads((out / "prediction.json").read_text())["calibrated"] is False
+
+
+def test_a_crossval_folder_is_calibrated_from_its_out_of_fold_cases(tmp_path):
+    from conftest import crossval_self_pair_and_unet
+
+    data = write_pictures(tmp_path / "pics", n_cases=50)
+    folder = tmp_path / "cv"
+    crossval_self_pair_and_unet(data, folder, [])
+    result = invoke("calibrate", folder, data, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    stored = json.loads((folder / "models" / "relation_seed0" / "fold_0" / "calibration.json").read_text())
+    table = read_rows(folder / "methods" / "relation_self_pair" / "fold_0" / "per_case.csv")
+    assert [p["case_id"] for p in stored["pairs"]] == [r["case_id"] for r in table]
+    assert [p["score"] for p in stored["pairs"]] == pytest.approx([float(r["C"]) for r in table])
+    assert not (folder / "models" / "unet_seed0" / "fold_0" / "calibration.json").exists()

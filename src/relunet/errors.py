@@ -33,6 +33,11 @@ class WriteError(InputError):
         )
 
 
+def first_line(err: BaseException, limit: int = 120) -> str:
+    """The first line of an error's message, at most `limit` characters, for a one-line report."""
+    return str(err).splitlines()[0][:limit] if str(err).strip() else "unreadable"
+
+
 def guarded(call: Callable[[], Any]) -> Any:
     """Run `call` and return its result; bad input becomes one line on stderr and exit code 2.
 

@@ -17,13 +17,12 @@ import numpy as np
 from relunet.data.readers import (
     as_label_map,
     file_kind,
-    first_line,
     read_image2d,
     read_mask2d,
     read_nifti,
     stem,
 )
-from relunet.errors import InputError
+from relunet.errors import InputError, first_line
 from relunet.types import Case
 
 CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from relunet.atomic import atomic_path
-from relunet.errors import InputError
+from relunet.errors import InputError, first_line
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 IMAGE2D_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -120,11 +120,6 @@ def write_png_mask(path: Path, mask: np.ndarray) -> None:
     """Write a binary `(H, W)` mask as a {0, 255} PNG."""
     with atomic_path(path) as tmp:
         Image.fromarray((mask > 0).astype(np.uint8) * 255).save(tmp, format="PNG")
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message, at most 120 characters, for a one-line report."""
-    return str(err).splitlines()[0][:120] if str(err).strip() else "unreadable"
 
 
 def _unreadable_nifti(path: Path, err: Exception) -> InputError:

@@ -7,7 +7,6 @@ folder, the out-of-fold cases already evaluated are pooled and bound to each fol
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from rich.progress import Progress
@@ -20,6 +19,7 @@ from relunet.evaluation.batch_shift import image_statistics
 from relunet.evaluation.calibration_store import Calibration, file_sha256, write_calibration
 from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
+from relunet.evaluation.summary import read_per_case
 from relunet.inference.runs import open_predictor, trained_fold
 from relunet.locks import sole_writer
 from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder
@@ -68,10 +68,14 @@ def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Pat
 
 
 def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list[Path]:
-    tables = [f.per_case for f in folder.method_folds(method)]
-    if not tables:
+    rows = read_per_case(folder.path, method)
+    if not rows:
         raise InputError(f"{folder.method(method)}: no evaluated folds; run `relunet crossval` first")
-    rows = [row for table in tables for row in _read_rows(table)]
+    missing = {SCORE, "dice_seg_a"} - rows[0].keys()
+    if missing:
+        raise InputError(
+            f"{folder.method(method)}: per-case tables lack {sorted(missing)}; rerun the evaluation"
+        )
     check_enough_pairs(len(rows), Promise(), str(folder.path))
     index = index_dataset(data)
     cases = {c.case_id: c for c in load_cases(index.subset([r["case_id"] for r in rows]), with_label=False)}
@@ -101,16 +105,3 @@ def _store(folder: FoldFolder, calibration: Calibration) -> Path:
     with sole_writer(folder.calibration_lock, str(path)):
         write_calibration(path, calibration)
     return path
-
-
-def _read_rows(path: Path) -> list[dict]:
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        for row in rows:
-            float(row[SCORE]), float(row["dice_seg_a"])
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        raise InputError(
-            f"{path}: damaged per-case table ({type(err).__name__}); rerun the evaluation"
-        ) from err
-    return rows

@@ -19,7 +19,7 @@ import numpy as np
 
 from relunet.atomic import write_text
 from relunet.config import load_config
-from relunet.errors import InputError
+from relunet.errors import InputError, first_line
 from relunet.evaluation.crossval_cases import CrossvalCases
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD
 from relunet.reporting import figures
@@ -102,7 +102,7 @@ def read_summary(path: Path) -> dict[str, dict]:
     try:
         summary = json.loads(path.read_bytes(), parse_constant=_no_constant)
     except (ValueError, RecursionError) as err:
-        raise InputError(f"{path}: not valid JSON ({_first_line(err)}); {fix}") from None
+        raise InputError(f"{path}: not valid JSON ({first_line(err, 200)}); {fix}") from None
     problem = _summary_problem(summary)
     if problem:
         raise InputError(f"{path}: {problem}; {fix}")
@@ -193,7 +193,7 @@ def _per_case(path: Path) -> list[dict]:
             reader = csv.DictReader(handle)
             columns, rows = reader.fieldnames or [], list(reader)
     except (ValueError, csv.Error) as err:
-        raise InputError(f"{path}: not a readable CSV table ({_first_line(err)}); {fix}") from None
+        raise InputError(f"{path}: not a readable CSV table ({first_line(err, 200)}); {fix}") from None
     missing = [column for column in CASE_COLUMNS if column not in columns]
     if missing:
         raise InputError(f"{path}: no column {', '.join(missing)}; {fix}")
@@ -229,10 +229,6 @@ def _float(column: str, text: str) -> float:
 def _quoted(text: str) -> str:
     """`text` quoted on one line, shortened to 40 characters."""
     return repr(text if len(text) <= 40 else text[:40] + "…")
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0][:200]
 
 
 def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence[dict] = ()) -> str:
@@ -403,7 +399,7 @@ def _masks(saved: Path) -> dict[str, np.ndarray]:
         with np.load(saved) as arrays:
             return {head: arrays[head] for head in ("seg_a", "union", "inter")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise InputError(f"{saved}: not the saved masks of a case ({_first_line(err)}); {fix}") from None
+        raise InputError(f"{saved}: not the saved masks of a case ({first_line(err, 200)}); {fix}") from None
 
 
 def prediction_path(folder: Path, row: dict) -> Path:
