@@ -13,12 +13,15 @@ those of `benchmarks/backbones.py`).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import time
 from pathlib import Path
 
+from relunet.analysis.one_pass_scores import LEARNED, compare, inner_folds
 from relunet.atomic import write_json, write_text
+from relunet.config import DataConfig, ModelConfig, TrainConfig
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.inference.runs import evaluate_folder
@@ -28,6 +31,8 @@ from relunet.training.run import train_fold
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
+#: the cross-validation's schedule (benchmarks/crossval_results.py): lr 1e-3 halved every 8 of 40 epochs
+SCHEDULE_40 = {"epochs": 40, "lr_step": 8}
 #: name -> (dataset, model overrides, data overrides, train overrides, what it shows)
 RUNS = {
     "hippocampus_relation": ("hippocampus", {}, {}, {}, "Relation U-Net, defaults"),
@@ -67,6 +72,19 @@ RUNS = {
         {"samples_per_epoch": 200},
         "3D volumes, 200 pairs/epoch",
     ),
+    # the training recipe, on the cross-validation's 40-epoch schedule
+    **{
+        f"hippocampus_40ep_{name}": ("hippocampus", model, {}, {**SCHEDULE_40, **train}, f"40 epochs: {what}")
+        for name, model, train, what in (
+            ("relation", {}, {}, "Relation U-Net, defaults"),
+            ("relation_augment", {}, {"augment": True}, "Relation U-Net, augmented"),
+            ("unet", {"kind": "unet"}, {}, "U-Net"),
+            ("unet_augment", {"kind": "unet"}, {"augment": True}, "U-Net, augmented"),
+            ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
+            ("relation_bce", {}, {"loss": "bce"}, "mixed pairs, cross-entropy"),
+            ("relation_same50", {}, {"same_fraction": 0.5}, "half the pairs identical"),
+        )
+    },
     "isic_relation": ("isic", {}, {"image_size": 128}, {}, "Relation U-Net, defaults, 128 px"),
     "isic_unet": ("isic", {"kind": "unet"}, {"image_size": 128}, {}, "U-Net baseline, 128 px"),
 }
@@ -98,9 +116,9 @@ def measure(name: str, spec: tuple, data: Path, run: Path, out: Path, device: st
         fold=0,
         resume=True,
         device=device,
-        model=model,
-        data_cfg={"folds": 5, **data_cfg},
-        train=train,
+        model=ModelConfig(**model),
+        data_cfg=DataConfig(folds=5, **data_cfg),
+        train=TrainConfig(**train),
     )
     train_s = time.perf_counter() - tic
     tic = time.perf_counter()
@@ -166,7 +184,57 @@ def render(results: Path = RESULTS) -> str:
             + " | ".join(f"{s[f'dice_at_coverage_{d}']:.3f}" for d in range(10, 101, 10))
             + " |"
         )
+    lines += _score_tables(results, rows)
     return "\n".join(lines) + "\n"
+
+
+#: the one-pass scores of the score tables, in column order
+SCORES = ("C", "C_soft", "C_heads", "C_ab", "C_fg", "C_band", LEARNED)
+
+
+def _score_tables(results: Path, rows: list[dict]) -> list[str]:
+    """Spearman and e-AURC of every one-pass score, for the runs whose per_case.csv has them."""
+    entries = {}
+    for r in rows:
+        cases = read_rows_csv(results / r["name"] / "per_case.csv")
+        if "C_band" in cases[0]:
+            found = compare({r["name"]: cases}, {r["name"]: inner_folds(len(cases))})
+            entries[r["name"]] = {e["score"]: e for e in found}
+    if not entries:
+        return []
+    lines = [
+        "",
+        "One-pass scores of the runs whose per-case table has them (`relunet.confidence`): `C` (the "
+        "paper's; the U-Net's mean foreground probability), `C_soft` (C on probabilities), `C_heads` "
+        "(mean Dice of the six pairs of binarised heads), `C_ab` (Dice of `seg_a` and `seg_b`), `C_fg` "
+        "(mean foreground probability of `seg_a`), `C_band` (Dice of `p > 0.1` and `p > 0.9`), and "
+        "`learned` (`relunet.evaluation.quality`: a ridge regression from the run's own scores and "
+        "predicted foreground fraction to Dice, cross-fitted over 5 seeded groups of the test cases: "
+        "each group is scored by a fit on the other four).",
+    ]
+    for metric, label in (
+        ("spearman", "Spearman with Dice (higher is better)"),
+        ("eaurc", "e-AURC (lower is better)"),
+    ):
+        lines += [
+            "",
+            f"{label}:",
+            "",
+            "| run | " + " | ".join(SCORES) + " |",
+            "| --- |" + " ---: |" * len(SCORES),
+        ]
+        for name, found in entries.items():
+            cells = [f"{found[c][metric]:.3f}" if c in found else "—" for c in SCORES]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def read_rows_csv(path: Path) -> list[dict]:
+    """A per_case.csv as dicts, numbers as floats."""
+    with path.open(newline="") as handle:
+        return [
+            {k: v if k == "case_id" else float(v) for k, v in row.items()} for row in csv.DictReader(handle)
+        ]
 
 
 def _num(value: float | None) -> str:

@@ -23,10 +23,13 @@ import time
 from pathlib import Path
 
 from relunet.atomic import write_json, write_text
+from relunet.config import DataConfig, TrainConfig
 from relunet.crossval import aggregate, all_methods, crossval, evaluated, select_methods
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
-from relunet.reporting.report import FIGURES, build_report, read_summary, render_tables
+from relunet.reporting.page import FIGURES, build_report
+from relunet.reporting.paper import render_beside_paper
+from relunet.reporting.tables import read_summary, render_tables
 from relunet.rundir import CrossvalFolder, MethodFold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +45,9 @@ DATASETS = {
     # Relation U-Net's Dice gap to the U-Net on ISIC close with longer training?
     "isic_100_epochs": ("ISIC2017_Task1_256", {"image_size": 128}, {"epochs": 100, "lr_step": 20}),
 }
+#: the paper's published Dice (Tables 1 and 2), and which of its datasets each of ours stands beside
+PAPER_NUMBERS = ROOT / "benchmarks" / "paper_numbers.json"
+PAPER_DATASETS = {"hippocampus": "Hippocampus", "isic": "ISIC (2018)", "isic_100_epochs": "ISIC (2018)"}
 
 
 def main() -> None:
@@ -82,7 +88,16 @@ def main() -> None:
     if (args.jobs > 1 or args.time_limit) and not args.publish_only:
         _run_children(args)
     elif not args.publish_only:
-        crossval(data, out, args.folds, args.fold, methods, data_cfg, train_cfg, args.device)
+        crossval(
+            data,
+            out,
+            args.folds,
+            args.fold,
+            methods,
+            DataConfig(**data_cfg),
+            TrainConfig(**train_cfg),
+            args.device,
+        )
     if args.no_publish:
         return
     seconds = time.perf_counter() - tic
@@ -199,6 +214,7 @@ def render_results(docs: Path) -> str:
         "[single_fold.md](single_fold.md).",
         "",
         *_at_a_glance(docs),
+        _beside_paper(docs),
     ]
     for folder in sorted(p for p in docs.iterdir() if p.is_dir()):
         runs = _runs(folder)
@@ -223,6 +239,16 @@ def render_results(docs: Path) -> str:
                 lines += ["", f"![{figure}](crossval/{folder.name}/report/figures/{figure}.png)"]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _beside_paper(docs: Path) -> str:
+    """The paper's Tables 1 and 2 beside the cross-validations that stand for its datasets."""
+    ours = {
+        name: (dataset, json.loads((docs / name / "summary.json").read_text()))
+        for name, dataset in PAPER_DATASETS.items()
+        if (docs / name / "summary.json").is_file()
+    }
+    return render_beside_paper(json.loads(PAPER_NUMBERS.read_text()), ours)
 
 
 #: the baselines whose confidence the Relation U-Net's self-pair score is held against, in order

@@ -13,12 +13,13 @@ timeout 300 python3 -W ignore benchmarks/speed.py --device cuda --repeats 10 \
     --hippocampus .devdata/Task04_Hippocampus --isic .devdata/ISIC2017_Task1_256 --out "$OUT"
 timeout 200 python3 -W ignore - <<'PY'
 import json, os, time
+from relunet.config import TrainConfig
 from relunet.training.run import train_fold
 results = {}
 for amp in (False, True):
     tic = time.perf_counter()
     history = train_fold(".devdata/Task04_Hippocampus", f"/tmp/amp_{amp}", device="cuda",
-                         train={"epochs": 5, "amp": amp})
+                         train=TrainConfig(epochs=5, amp=amp))
     results[f"amp={amp}"] = {"seconds": time.perf_counter() - tic, "last_loss": history[-1]["loss"],
                              "samples_per_s": history[-1]["samples_per_s"]}
 json.dump(results, open(os.path.join(os.environ["OUT"], "amp.json"), "w"), indent=2)

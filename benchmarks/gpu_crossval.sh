@@ -57,7 +57,8 @@ import sys
 from pathlib import Path
 
 from relunet.evaluation.summary import read_per_case
-from relunet.reporting.report import RELATION, panel_cases, prediction_path
+from relunet.reporting.page import panel_cases, prediction_path
+from relunet.reporting.tables import RELATION
 
 rows = read_per_case(Path(sys.argv[1]), RELATION)
 print("\n".join(str(prediction_path(Path(sys.argv[1]), row)) for row in panel_cases(rows)))

@@ -131,16 +131,16 @@ def measure_inference(method: str, device: str, repeats: int, hippocampus: str) 
 
 
 def measure_predict(dataset: str, device: str, source: str, limit: int) -> dict:
+    from relunet.config import DataConfig, TrainConfig
     from relunet.inference.runs import predict_folder
     from relunet.training.run import train_fold
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = Path(source)
-        extra = {"image_size": 128} if dataset == "ISIC" else {}
-        train_fold(
-            data, tmp / "run", device=device, data_cfg=extra, train={"epochs": 1, "samples_per_epoch": 32}
-        )
+        data_cfg = DataConfig(image_size=128 if dataset == "ISIC" else None)
+        train = TrainConfig(epochs=1, samples_per_epoch=32)
+        train_fold(data, tmp / "run", device=device, data_cfg=data_cfg, train=train)
         images = data / ("imagesTr" if dataset == "Hippocampus" else "images")
         files = sorted(p for p in images.iterdir() if p.is_file())[:limit]
         folder = tmp / "input"

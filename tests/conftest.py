@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from relunet.config import TrainConfig
 from relunet.crossval import crossval, select_methods
 from relunet.data.synthetic import write_synthetic_dataset
 
@@ -30,7 +31,7 @@ def _find_shared_data() -> Path:
 
 
 SHARED_DATA = _find_shared_data()
-TINY_TRAIN = {"epochs": 1, "samples_per_epoch": 8, "batch_size": 4}
+TINY_TRAIN = TrainConfig(epochs=1, samples_per_epoch=8, batch_size=4)
 
 
 def write_msd(
@@ -109,7 +110,7 @@ def crossval_self_pair_and_unet(data: Path, out: Path, log: list[str], epochs: i
         folds=2,
         fold=0,
         methods=select_methods("relation_self_pair,unet", (3,), (3,)),
-        train={"epochs": epochs, "samples_per_epoch": 8},
+        train=TrainConfig(epochs=epochs, samples_per_epoch=8),
         device="cpu",
         log=log.append,
     )

@@ -105,7 +105,7 @@ def test_train_save_load_gives_the_same_outputs(msd, tmp_path, monkeypatch, name
     widths = {} if name == "segresnet" else {"features": TINY[name]}
     out = tmp_path / "run"
     run_module.train_fold(
-        msd, out, device="cpu", model={"kind": kind, "backbone": name, **widths}, train=TINY_TRAIN
+        msd, out, device="cpu", model=ModelConfig(kind=kind, backbone=name, **widths), train=TINY_TRAIN
     )
     loaded, config = load_model(out / "fold_0" / "checkpoint.pt")
     assert load_config(out / "config.yaml") == config
@@ -134,7 +134,7 @@ def test_old_checkpoint_without_backbone_loads_as_basicunet(tmp_path):
 
 def test_unknown_backbone_is_refused_before_anything_is_written(msd, tmp_path):
     with pytest.raises(InputError, match="--backbone nope: out of range"):
-        run_module.train_fold(msd, tmp_path / "run", device="cpu", model={"backbone": "nope"})
+        run_module.train_fold(msd, tmp_path / "run", device="cpu", model=ModelConfig(backbone="nope"))
     with pytest.raises(InputError, match="--backbone nope: out of range"):
         crossval(msd, tmp_path / "cv", folds=2, backbone="nope", device="cpu")
     result = CliRunner().invoke(

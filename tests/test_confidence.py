@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 import torch
+from monai.losses import DiceLoss
+from torch import nn
 
-from relunet.confidence import SampleAgreement, mean_foreground_probability, relation_confidence
+from relunet.confidence import (
+    SampleAgreement,
+    band_agreement,
+    mean_foreground_probability,
+    relation_confidence,
+    relation_scores,
+    soft_dice,
+)
 from relunet.training.losses import SegmentationLoss, relation_loss, relation_targets
 from relunet.types import RelationOutput
 
@@ -23,6 +32,30 @@ def test_relation_loss_sums_four_heads():
     total, parts = relation_loss(out, s1, s2, SegmentationLoss("bce"))
     assert set(parts) == {"seg_a", "seg_b", "union", "inter"}
     assert total.item() == pytest.approx(sum(parts.values()), rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["bce", "bce_dice"])
+@pytest.mark.parametrize("shape", [(3, 2, 5, 4), (2, 1, 3, 4, 5)])
+def test_relation_loss_in_one_call_equals_four_head_losses(kind, shape):
+    torch.manual_seed(0)
+    criterion = SegmentationLoss(kind)
+    out = RelationOutput(*(torch.randn(shape) for _ in range(4)))
+    s1, s2 = (torch.rand(shape) > 0.5).to(torch.uint8), (torch.rand(shape) > 0.7).to(torch.uint8)
+    total, parts = relation_loss(out, s1, s2, criterion)
+    union, inter = relation_targets(s1, s2)
+    reference = {
+        "seg_a": nn.BCEWithLogitsLoss()(out.seg_a, s1.float()),
+        "seg_b": nn.BCEWithLogitsLoss()(out.seg_b, s2.float()),
+        "union": nn.BCEWithLogitsLoss()(out.union, union.float()),
+        "inter": nn.BCEWithLogitsLoss()(out.inter, inter.float()),
+    }
+    if kind == "bce_dice":
+        dice = DiceLoss(sigmoid=True, batch=True)
+        targets = {"seg_a": s1, "seg_b": s2, "union": union, "inter": inter}
+        reference = {h: v + dice(getattr(out, h), targets[h].float()) for h, v in reference.items()}
+    assert parts == pytest.approx({h: v.item() for h, v in reference.items()}, rel=1e-5)
+    assert total.item() == pytest.approx(sum(v.item() for v in reference.values()), rel=1e-5)
+    assert criterion(out.seg_a, s1).item() == pytest.approx(reference["seg_a"].item(), rel=1e-5)
 
 
 def test_relation_confidence_is_dice_of_union_and_inter():
@@ -59,3 +92,37 @@ def test_pairwise_dice_of_samples():
     assert draws.pairwise == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
     with pytest.raises(ValueError):
         _ = SampleAgreement().pairwise
+
+
+def test_soft_dice_on_probabilities():
+    a = np.array([[1.0, 0.5, 0.0]])
+    b = np.array([[1.0, 0.5, 0.5]])
+    assert soft_dice(a, b) == pytest.approx(2 * (1 + 0.25) / (1.5 + 2.0))
+    assert soft_dice(np.zeros((2, 3)), np.zeros((2, 3))) == 1.0
+    # classes are averaged, not pooled
+    two = np.array([[1.0, 1.0], [0.0, 0.0]])
+    assert soft_dice(two, np.array([[1.0, 1.0], [1.0, 0.0]])) == pytest.approx(0.5)
+
+
+def test_band_agreement_counts_undecided_voxels():
+    assert band_agreement(np.array([[0.99, 0.95, 0.02, 0.0]])) == 1.0
+    # loose mask 3 voxels, sure mask 1: Dice 2 * 1 / 4
+    assert band_agreement(np.array([[0.95, 0.5, 0.2, 0.0]])) == pytest.approx(0.5)
+
+
+def test_relation_scores_of_one_pass():
+    maps = {
+        "seg_a": np.array([[0.95, 0.8, 0.2, 0.0]]),
+        "seg_b": np.array([[0.95, 0.3, 0.2, 0.0]]),
+        "union": np.array([[0.95, 0.8, 0.6, 0.0]]),
+        "inter": np.array([[0.95, 0.2, 0.1, 0.0]]),
+    }
+    scores = relation_scores(maps)
+    # binarised: seg_a {0,1}, seg_b {0}, union {0,1,2}, inter {0}
+    pairwise = [2 / 3, 4 / 5, 2 / 3, 2 / 4, 1.0, 2 / 4]
+    assert scores["heads"] == pytest.approx(np.mean(pairwise))
+    assert scores["ab"] == pytest.approx(2 / 3)
+    assert scores["fg"] == pytest.approx((0.95 + 0.8) / 2)
+    assert scores["soft"] == pytest.approx(soft_dice(maps["union"], maps["inter"]))
+    assert scores["band"] == pytest.approx(2 * 1 / 4)
+    assert relation_confidence(maps["union"], maps["inter"]) == pytest.approx(2 / 4)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import relunet.crossval as crossval_module
 from relunet.cli import app
-from relunet.config import load_config
+from relunet.config import TrainConfig, load_config
 from relunet.locks import try_lock
 
 METHODS = [
@@ -31,7 +31,7 @@ def fold_0_of_2(methods: str) -> dict:
         "folds": 2,
         "fold": 0,
         "methods": crossval_module.select_methods(methods, (3,), (3,)),
-        "train": {"epochs": 1, "samples_per_epoch": 8},
+        "train": TrainConfig(epochs=1, samples_per_epoch=8),
         "device": "cpu",
         "log": lambda line: None,
     }
@@ -134,7 +134,7 @@ def test_each_method_is_written_before_the_next_model_trains(tmp_path, monkeypat
     real_train = crossval_module.train_fold
 
     def train_but_fail_on_unet(*args, model, **kwargs):
-        if model["kind"] == "unet":
+        if model.kind == "unet":
             raise KeyboardInterrupt  # the session ends while the U-Net trains
         return real_train(*args, model=model, **kwargs)
 
@@ -147,7 +147,7 @@ def test_each_method_is_written_before_the_next_model_trains(tmp_path, monkeypat
             folds=2,
             fold=0,
             methods=methods,
-            train={"epochs": 1, "samples_per_epoch": 8},
+            train=TrainConfig(epochs=1, samples_per_epoch=8),
             device="cpu",
             log=lambda _: None,
         )

@@ -11,6 +11,7 @@ import pytest
 from conftest import TINY_TRAIN, write_msd, write_pictures
 from PIL import Image
 
+from relunet.config import DataConfig
 from relunet.data.layouts import index_dataset, index_input, load_case
 from relunet.data.readers import read_image2d, read_mask2d, read_nifti
 from relunet.data.training_set import check_label_sets, load_cases
@@ -186,7 +187,11 @@ def test_train_refuses_label_sets_no_mask_holds(tmp_path):
     root = write_msd(tmp_path / "d", n_cases=6, labels={"0": "bg", "1": "a", "2": "b", "3": "c"})
     with pytest.raises(InputError, match="label 3"):
         train_fold(
-            root, tmp_path / "run", device="cpu", data_cfg={"label_sets": ((1,), (3,))}, train=TINY_TRAIN
+            root,
+            tmp_path / "run",
+            device="cpu",
+            data_cfg=DataConfig(label_sets=((1,), (3,))),
+            train=TINY_TRAIN,
         )
 
 

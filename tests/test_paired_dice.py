@@ -1,12 +1,11 @@
-"""benchmarks/paired_dice.py: where one method gains or loses Dice against another, case by case."""
+"""relunet.analysis.paired_dice and its script: where one method gains or loses Dice, case by case."""
 
 import numpy as np
 import pytest
-from conftest import crossval_self_pair_and_unet, load_benchmark, run_benchmark, write_pictures
+from conftest import crossval_self_pair_and_unet, run_benchmark, write_pictures
 
+from relunet.analysis import paired_dice
 from relunet.errors import InputError
-
-paired_dice = load_benchmark("paired_dice")
 
 
 def test_paired_counts_agree_with_the_evaluated_dice(tmp_path):

@@ -8,7 +8,8 @@ from conftest import crossval_self_pair_and_unet, write_pictures
 
 from relunet.errors import InputError
 from relunet.reporting.figures import fold_labels
-from relunet.reporting.report import PANELS, build_report, panel_cases, render_tables
+from relunet.reporting.page import PANELS, build_report, panel_cases
+from relunet.reporting.tables import render_tables
 
 
 def entry(n_folds: int, pearson_by_fold: dict[str, float]) -> dict:

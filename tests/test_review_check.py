@@ -1,12 +1,12 @@
-"""benchmarks/review_check.py on a tiny fake cross-validation folder."""
+"""relunet.analysis.review_promise and benchmarks/review_check.py on a tiny fake cross-validation folder."""
 
 import json
 from pathlib import Path
 
 import numpy as np
-from conftest import load_benchmark, run_benchmark
+from conftest import run_benchmark
 
-review_check = load_benchmark("review_check")
+from relunet.analysis import review_promise
 
 CASES_PER_FOLD = 45
 
@@ -34,7 +34,7 @@ def fake_crossval(root: Path) -> Path:
 
 
 def test_pooled_scores_one_row_per_score_column_and_skipped_methods(tmp_path):
-    rows, skipped = review_check.read_scores(fake_crossval(tmp_path) / "hippocampus")
+    rows, skipped = review_promise.read_scores(fake_crossval(tmp_path) / "hippocampus")
     assert set(rows) == {"relation_self_pair", "mcdropout_n20 (C)", "mcdropout_n20 (C_pairwise)"}
     assert skipped == ["unet"]
     row = rows["mcdropout_n20 (C_pairwise)"]
@@ -44,22 +44,22 @@ def test_pooled_scores_one_row_per_score_column_and_skipped_methods(tmp_path):
 
 
 def test_splits_are_seeded_disjoint_and_the_same_for_every_method():
-    cal, test = review_check.split(225, 50, 3)
-    again = review_check.split(225, 50, 3)
+    cal, test = review_promise.split(225, 50, 3)
+    again = review_promise.split(225, 50, 3)
     assert (cal == again[0]).all() and (test == again[1]).all()
     assert len(cal) == 50 and sorted(np.r_[cal, test]) == list(range(225))
-    assert not np.array_equal(cal, review_check.split(225, 50, 4)[0])
+    assert not np.array_equal(cal, review_promise.split(225, 50, 4)[0])
 
 
 def test_check_dataset_rates_per_score_and_calibration_size(tmp_path):
-    rows, _ = review_check.read_scores(fake_crossval(tmp_path) / "hippocampus")
-    settings = review_check.check_dataset(rows, splits=4)
+    rows, _ = review_promise.read_scores(fake_crossval(tmp_path) / "hippocampus")
+    settings = review_promise.check_dataset(rows, splits=4)
     assert {(s["score"], s["n_cal"]) for s in settings} == {(name, n) for name in rows for n in (50, 100)}
     for s in settings:
         assert s["splits"] == 4 and s["n_test"] == 225 - s["n_cal"]
         assert 0 <= s["coverage"] <= 1 and s["interval_width"] >= 0
         assert s["mae_estimate"] < s["mae_constant"]  # the score follows the Dice here
-        assert [r["risk"] for r in s["risks"]] == list(review_check.RISKS)
+        assert [r["risk"] for r in s["risks"]] == list(review_promise.RISKS)
         for r in s["risks"]:
             for key in ("no_threshold", "flagged", "broken_test", "oracle_flagged"):
                 assert 0 <= r[key] <= 1

@@ -1,22 +1,21 @@
 import numpy as np
-from conftest import load_benchmark
 
+from relunet.analysis.shift import measure, resized, variants
+from relunet.evaluation.batch_shift import STATISTICS
 from relunet.types import Case
-
-shift_check = load_benchmark("shift_check")
 
 
 def fake_versions(n: int, shift: float) -> dict:
     rng = np.random.default_rng(0)
     score = rng.uniform(0.6, 1.0, n)
     base = {"score": score, "dice": np.clip(score + rng.normal(0, 0.05, n), 0, 1)}
-    stats = {s: rng.normal(0, 1, n) for s in shift_check.STATISTICS}
+    stats = {s: rng.normal(0, 1, n) for s in STATISTICS}
     moved = {s: v + shift for s, v in stats.items()}
     return {"unshifted": {**base, **stats}, "moved": {**base, **moved}}
 
 
 def test_a_moved_batch_is_warned_about_and_an_unshifted_one_rarely():
-    result = shift_check.measure(fake_versions(200, shift=3.0), batch=30, repeats=40)
+    result = measure(fake_versions(200, shift=3.0), batch=30, repeats=40)
     assert result["moved"]["warned"] == 1.0
     assert result["unshifted"]["warned"] <= 0.1
     assert set(result["unshifted"]) == {"warned", "promise_broken", "mean_dice", "mean_score"}
@@ -31,9 +30,9 @@ def test_shifted_versions_keep_image_and_mask_aligned():
         None,
         "image2d",
     )
-    for name, change in shift_check.variants(3).items():
+    for name, change in variants(3).items():
         shifted = change(case)
         assert shifted.image.shape[1:] == shifted.label.shape, name
         assert np.isfinite(shifted.image).all()
-    assert "colour balance" not in shift_check.variants(1)
-    assert shift_check.resized(case).image.shape[1:] == (24, 18)
+    assert "colour balance" not in variants(1)
+    assert resized(case).image.shape[1:] == (24, 18)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from relunet.config import RunConfig, load_config
+from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
 from relunet.errors import InputError
 from relunet.inference.runs import open_predictor
 from relunet.training.checkpoint import load_checkpoint, load_model
@@ -18,9 +18,9 @@ def _train(data, out, epochs, resume=False, kind="relation", dims=2):
         fold=0,
         resume=resume,
         device="cpu",
-        model={"kind": kind, **SMALL},
-        data_cfg={"folds": 3, "dims": dims},
-        train={"epochs": epochs, "samples_per_epoch": 8, "batch_size": 4},
+        model=ModelConfig(kind=kind, **SMALL),
+        data_cfg=DataConfig(folds=3, dims=dims),
+        train=TrainConfig(epochs=epochs, samples_per_epoch=8, batch_size=4),
     )
 
 
@@ -100,9 +100,9 @@ def test_trained_fold_is_not_overwritten_without_resume(msd, tmp_path):
             tmp_path / "run",
             resume=True,
             device="cpu",
-            model={"kind": "unet", **SMALL},
-            data_cfg={"folds": 3},
-            train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4},
+            model=ModelConfig(kind="unet", **SMALL),
+            data_cfg=DataConfig(folds=3),
+            train=TrainConfig(epochs=1, samples_per_epoch=8, batch_size=4),
         )
     history = _train(msd, tmp_path / "run", epochs=2, resume=True)
     assert [row["epoch"] for row in history] == [1, 2]
@@ -160,9 +160,9 @@ def test_anchors_in_one_batch_equal_anchors_one_at_a_time(tmp_path):
         tmp_path / "run",
         fold=0,
         device="cpu",
-        model={"kind": "relation", **SMALL},
-        data_cfg={"folds": 3},
-        train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4},
+        model=ModelConfig(kind="relation", **SMALL),
+        data_cfg=DataConfig(folds=3),
+        train=TrainConfig(epochs=1, samples_per_epoch=8, batch_size=4),
     )
     predictor, _ = open_predictor(tmp_path / "run", None, "cpu")
     index = index_dataset(data)
@@ -195,8 +195,8 @@ def test_mixed_precision_and_channels_last_paths_train(msd, tmp_path):
         msd,
         tmp_path / "run",
         device="cpu",
-        model={"kind": "relation", **SMALL},
-        data_cfg={"folds": 3},
-        train={"epochs": 1, "samples_per_epoch": 8, "batch_size": 4, "amp": True, "channels_last": True},
+        model=ModelConfig(kind="relation", **SMALL),
+        data_cfg=DataConfig(folds=3),
+        train=TrainConfig(epochs=1, samples_per_epoch=8, batch_size=4, amp=True, channels_last=True),
     )
     assert np.isfinite(history[0]["loss"])

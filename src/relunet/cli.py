@@ -61,11 +61,16 @@ def train(
     ] = None,
     compile_model: Annotated[bool, typer.Option("--compile", help="Use torch.compile.")] = False,
     flips: Annotated[bool, typer.Option("--flips", help="Random flips of the training inputs.")] = False,
+    augment: Annotated[
+        bool | None,
+        typer.Option("--augment/--no-augment", help="Random rotation, zoom, intensity and noise."),
+    ] = None,
     device: Device = "auto",
 ) -> None:
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
 
     def call() -> None:
+        from relunet.config import DataConfig, ModelConfig, TrainConfig
         from relunet.data.preprocess import parse_label_sets, parse_window
         from relunet.rundir import RunFolder
         from relunet.training.run import train_fold
@@ -82,6 +87,7 @@ def train(
             amp=amp,
             compile=compile_model or None,
             flips=flips or None,
+            augment=augment,
         )
         data_cfg = _given(
             dims=dims,
@@ -98,9 +104,9 @@ def train(
             resume=resume,
             overwrite=overwrite,
             device=device,
-            model={"kind": model, "backbone": backbone},
-            data_cfg=data_cfg,
-            train=train_cfg,
+            model=ModelConfig(kind=model, backbone=backbone),
+            data_cfg=DataConfig(**data_cfg),
+            train=TrainConfig(**train_cfg),
         )
         typer.echo(f"trained fold {fold}: {RunFolder(out).fold(fold).checkpoint}")
 
@@ -302,6 +308,7 @@ def crossval(
     def call() -> None:
         from rich.console import Console
 
+        from relunet.config import DataConfig, TrainConfig
         from relunet.crossval import crossval as run_crossval
         from relunet.crossval import select_methods
         from relunet.data.preprocess import parse_label_sets, parse_window
@@ -321,8 +328,8 @@ def crossval(
             folds=folds,
             fold=fold,
             methods=chosen,
-            data_cfg=data_cfg,
-            train=train_cfg,
+            data_cfg=DataConfig(**data_cfg),
+            train=TrainConfig(**train_cfg),
             device=device,
             log=console.log,
             failure_threshold=failure_threshold,
@@ -348,7 +355,7 @@ def report(
     """Tables, figures and one self-contained HTML page for a cross-validation folder."""
 
     def call() -> None:
-        from relunet.reporting.report import build_report
+        from relunet.reporting.page import build_report
 
         typer.echo(f"written: {build_report(folder, data)}")
 

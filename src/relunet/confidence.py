@@ -28,6 +28,45 @@ def mean_foreground_probability(probability: np.ndarray) -> float:
     return float(probability[foreground].mean()) if foreground.any() else 1.0
 
 
+def soft_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two `(K, *S)` probability maps, `2 sum(ab) / (sum(a) + sum(b))`, mean over classes.
+
+    A class empty in both maps scores 1, as in `dice`.
+    """
+    per_class = []
+    for x, y in zip(a, b, strict=True):
+        total = float(x.sum(dtype=np.float64) + y.sum(dtype=np.float64))
+        per_class.append(1.0 if total == 0 else 2.0 * float((x * y).sum(dtype=np.float64)) / total)
+    return float(np.mean(per_class))
+
+
+def band_agreement(probability: np.ndarray, low: float = 0.1, high: float = 0.9) -> float:
+    """Dice of the loose (`p > low`) and the sure (`p > high`) masks of one `(K, *S)` map.
+
+    The single-map analogue of C: 1 when every voxel is decided, lower the wider the band of
+    undecided voxels around the segmentation.
+    """
+    return float(dice_per_class(probability > low, probability > high).mean())
+
+
+def relation_scores(maps: dict[str, np.ndarray]) -> dict[str, float]:
+    """One-pass scores of a self-pair prediction besides C, from its four `(K, *S)` probability maps.
+
+    `soft`: C on probabilities (`soft_dice` of union and intersection); `heads`: mean Dice over
+    the six pairs of the four binarised heads; `ab`: Dice of binarised `seg_a` and `seg_b`; `fg`:
+    the mean foreground probability of `seg_a`; `band`: its `band_agreement`.
+    """
+    masks = [maps[head] > THRESHOLD for head in ("seg_a", "seg_b", "union", "inter")]
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    return {
+        "soft": soft_dice(maps["union"], maps["inter"]),
+        "heads": float(np.mean([dice_per_class(masks[i], masks[j]).mean() for i, j in pairs])),
+        "ab": float(dice_per_class(masks[0], masks[1]).mean()),
+        "fg": mean_foreground_probability(maps["seg_a"]),
+        "band": band_agreement(maps["seg_a"]),
+    }
+
+
 class SampleAgreement:
     """Running mean and agreement of repeated probability maps (MC-dropout draws, anchors).
 

@@ -95,6 +95,9 @@ class TrainConfig:
         compile: wrap the model in `torch.compile`.
         flips: flip each training input along each spatial axis with probability 1/2 (what
             flip test-time augmentation needs: a model that has seen flipped images).
+        augment: random rotation and zoom, intensity gain and shift, and noise on each training
+            input (`relunet.training.augment`; configs written before there was a choice load
+            as False).
     """
 
     epochs: int = 100
@@ -111,6 +114,7 @@ class TrainConfig:
     channels_last: bool | None = None
     compile: bool = False
     flips: bool = False
+    augment: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,14 @@ import csv
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_json
-from relunet.config import RunConfig, TrainConfig, check_ranges
+from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
@@ -133,8 +133,8 @@ def crossval(
     folds: int = 5,
     fold: int | None = None,
     methods: list[Method] | None = None,
-    data_cfg: dict | None = None,
-    train: dict | None = None,
+    data_cfg: DataConfig | None = None,
+    train: TrainConfig | None = None,
     device: str = "auto",
     seed: int = 0,
     log: Callable[[str], None] = print,
@@ -143,20 +143,18 @@ def crossval(
 ) -> dict:
     """Run (or continue) the cross-validation and return the aggregated summary.
 
-    A test case with Dice below `failure_threshold` counts as a failure (AUROC of finding them).
-    Every model is built on `backbone` (see `relunet.nets.backbones`).
+    Every model is trained with `data_cfg` (its folds set to `folds`) and `train`, None being the
+    defaults, and built on `backbone` (see `relunet.nets.backbones`). A test case with Dice below
+    `failure_threshold` counts as a failure (AUROC of finding them).
     """
     methods = methods or all_methods()
     out = Path(out)
     check_apart(out, {"the input data": data})
-    check_ranges(
-        RunConfig().with_overrides(
-            model={"backbone": backbone}, data={**(data_cfg or {}), "folds": folds}, train=train or {}
-        )
-    )
+    data_cfg, train = replace(data_cfg or DataConfig(), folds=folds), train or TrainConfig()
+    check_ranges(RunConfig(ModelConfig(backbone=backbone), data_cfg, train))
     if not 0 < failure_threshold <= 1:
         raise InputError(f"--failure-threshold {failure_threshold}: give a Dice between 0 and 1")
-    training = _Training(Path(data), folds, backbone, data_cfg or {}, train or {}, device)
+    training = _Training(Path(data), backbone, data_cfg, train, device)
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
     todo = range(folds) if fold is None else [fold]
@@ -232,19 +230,17 @@ class _Training:
     """How every model of the cross-validation is trained."""
 
     data: Path
-    folds: int
     backbone: str
-    data_cfg: dict
-    train: dict
+    data_cfg: DataConfig
+    train: TrainConfig
     device: str
 
     def ensure(
         self, run: RunFolder, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
     ) -> bool:
         """Train (or finish) one model of a method for one fold unless it is done; True if it trained."""
-        epochs = self.train.get("epochs", TrainConfig().epochs)
         checkpoint = run.fold(fold).checkpoint
-        if checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= epochs:
+        if checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= self.train.epochs:
             return False
         log(f"fold {fold}: train {run.path.name}")
         train_fold(
@@ -253,9 +249,9 @@ class _Training:
             fold=fold,
             resume=True,
             device=self.device,
-            model={"kind": method.model, "backbone": self.backbone},
-            data_cfg={"folds": self.folds, **self.data_cfg},
-            train={**self.train, "seed": model_seed, **({"flips": True} if method.flips else {})},
+            model=ModelConfig(kind=method.model, backbone=self.backbone),
+            data_cfg=self.data_cfg,
+            train=replace(self.train, seed=model_seed, flips=self.train.flips or method.flips),
         )
         return True
 

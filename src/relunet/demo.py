@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from relunet.config import DataConfig, TrainConfig
 from relunet.data.synthetic import write_synthetic_dataset
 from relunet.inference.calibrate import calibrate
 from relunet.inference.runs import evaluate_folder, predict_folder
@@ -12,7 +13,7 @@ from relunet.reporting.review_page import write_review_page
 from relunet.training.run import train_fold
 
 #: brief training that suits 64 px synthetic images on a 2-core CPU
-DEMO_TRAIN = {"epochs": 24, "samples_per_epoch": 640, "lr": 1e-3, "lr_step": 8, "batch_size": 32}
+DEMO_TRAIN = TrainConfig(epochs=24, samples_per_epoch=640, lr=1e-3, lr_step=8, batch_size=32)
 
 
 def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict, list[dict], Path]:
@@ -27,7 +28,7 @@ def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict,
     out = Path(out)
     data = write_synthetic_dataset(out / "data", n_cases=n_cases)
     run = out / "run"
-    train_fold(data, run, fold=0, resume=True, device=device, data_cfg={"folds": 4}, train=DEMO_TRAIN)
+    train_fold(data, run, fold=0, resume=True, device=device, data_cfg=DataConfig(folds=4), train=DEMO_TRAIN)
     summary = evaluate_folder(run, data, out / "evaluation", fold=0, device=device, overwrite=True)
     calibrate(run, data, fold=0, device=device)
     new = write_synthetic_dataset(out / "new", n_cases=n_cases // 4, seed=1)  # images to segment

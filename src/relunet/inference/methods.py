@@ -6,10 +6,11 @@ it needs (`model`, `flips`, `seeds`), where its anchors come from (`anchor_sourc
 turns the passes into a `Prediction` (`predict`). `relunet.crossval` and `relunet predict
 --anchors` call these objects.
 
-- Relation U-Net, self-pair: `x1 = x2 = image`; four maps and C = Dice(union, inter).
+- Relation U-Net, self-pair: `x1 = x2 = image`; four maps and C = Dice(union, inter), with the
+  other one-pass scores of `confidence.relation_scores` beside it.
 - Relation U-Net, anchors: `x1 = image`, `x2` = each of n anchor images; `seg_a` averaged,
   confidence = agreement of the n binarised `seg_a` maps.
-- U-Net: one map; confidence = mean foreground probability.
+- U-Net: one map; confidence = mean foreground probability (and `band`, `confidence.band_agreement`).
 - MC dropout: n draws with dropout on; mean map; confidence = agreement of the n draws.
   Dropout sits right before the last layer, so the features are computed once per case and
   only the last layer is drawn n times: the same draws as n whole passes, at a fraction of
@@ -32,7 +33,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from relunet.confidence import SampleAgreement, mean_foreground_probability, relation_confidence
+from relunet.confidence import (
+    SampleAgreement,
+    band_agreement,
+    mean_foreground_probability,
+    relation_confidence,
+    relation_scores,
+)
 from relunet.errors import InputError
 from relunet.evaluation.metrics import dice_per_class
 from relunet.inference.predict import PAIRWISE_BUDGET, Prediction, Predictor
@@ -129,6 +136,7 @@ class SelfPair(InferenceMethod):
         maps = predictor._maps(case, predictor._self_pair)
         per_class = dice_per_class(maps["union"] > 0.5, maps["inter"] > 0.5)
         scores = {f"class{k + 1}": float(c) for k, c in enumerate(per_class)} if len(per_class) > 1 else {}
+        scores.update(relation_scores(maps))
         return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]), scores)
 
 
@@ -144,7 +152,8 @@ class UNet(InferenceMethod):
         predictor = members[0]
         predictor.check(case)
         maps = predictor._maps(case, predictor._single)
-        return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]))
+        scores = {"band": band_agreement(maps["seg_a"])}
+        return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]), scores)
 
 
 @register("mcdropout")

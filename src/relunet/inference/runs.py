@@ -295,6 +295,7 @@ def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
     if len(truth) > 1:
         per_class = dice_per_class(prediction.mask, truth)
         row.update({f"dice_seg_a_class{k + 1}": float(v) for k, v in enumerate(per_class)})
+    row["predicted_fraction"] = float(prediction.mask.mean())
     row["C"] = prediction.confidence
     row.update({f"C_{name}": value for name, value in prediction.other_scores.items()})
     return row

@@ -24,7 +24,7 @@ from relunet.device import autocast, prepare_model
 from relunet.errors import InputError
 from relunet.nets import RelationUNet
 from relunet.rundir import FoldFolder
-from relunet.training.augment import random_flips
+from relunet.training.augment import augment_batch
 from relunet.training.checkpoint import load_checkpoint, save_checkpoint
 from relunet.training.distributed import Distributed
 from relunet.training.losses import SegmentationLoss, relation_loss
@@ -80,7 +80,14 @@ def fit(
                 batch = slice(begin, begin + batch_size)
                 with autocast(device, cfg.amp):
                     loss, parts = batch_loss(
-                        net, takes_pairs, data, first[batch], partners[batch], criterion, cfg.flips
+                        net,
+                        takes_pairs,
+                        data,
+                        first[batch],
+                        partners[batch],
+                        criterion,
+                        cfg.flips,
+                        cfg.augment,
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -175,24 +182,26 @@ def batch_loss(
     partners: np.ndarray,
     criterion: SegmentationLoss,
     flips: bool = False,
+    affine: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one batch (data already on the model's device).
 
-    Four heads on pairs for the Relation U-Net, one head otherwise; `flips` flips each input
-    (and its target) at random along each spatial axis.
+    Four heads on pairs for the Relation U-Net, one head otherwise. Each input and its target
+    are augmented (`augment.augment_batch` with `flips`, `affine`); an identical pair
+    (`x2 = x1`) stays identical, the same augmented image on both inputs.
     """
-    first, partners = torch.from_numpy(first), torch.from_numpy(partners)
-    x1, s1 = data.images[first], data.targets[first]
-    if flips:
-        x1, s1 = random_flips(x1, s1)
-    if takes_pairs:
-        x2, s2 = data.images[partners], data.targets[partners]
-        if flips:
-            x2, s2 = random_flips(x2, s2)
-        loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
-    else:
+    if not takes_pairs:
+        index = torch.from_numpy(first)
+        x1, s1 = augment_batch(data.images[index], data.targets[index], flips, affine)
         loss = criterion(model(x1), s1)
-        parts = {}
+        return loss, {"loss": loss.item()}
+    index = torch.from_numpy(np.concatenate([first, partners]))
+    images, targets = augment_batch(data.images[index], data.targets[index], flips, affine)
+    (x1, x2), (s1, s2) = images.chunk(2), targets.chunk(2)
+    if flips or affine:
+        same = torch.from_numpy(first == partners).to(x1.device).view(-1, *[1] * (x1.ndim - 1))
+        x2, s2 = torch.where(same, x1, x2), torch.where(same, s1, s2)
+    loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
     return loss, {"loss": loss.item(), **parts}
 
 

@@ -22,16 +22,24 @@ class SegmentationLoss(nn.Module):
         super().__init__()
         if kind not in LOSSES:
             raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
-        self.bce = nn.BCEWithLogitsLoss()
-        self.dice = DiceLoss(sigmoid=True, batch=True) if kind == "bce_dice" else None
+        self.bce = nn.BCEWithLogitsLoss(reduction="none")
+        self.dice = DiceLoss(sigmoid=True, batch=True, reduction="none") if kind == "bce_dice" else None
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss of `logits` against `target`, both `(B, K, *S)`."""
+        return self.per_head(logits, target, heads=1)[0]
+
+    def per_head(self, logits: torch.Tensor, target: torch.Tensor, heads: int) -> torch.Tensor:
+        """`(heads,)` losses of `heads` maps stacked along the channels: `(B, heads * K, *S)` each.
+
+        One call for all heads (a few large operations rather than many small ones); head h's
+        value equals `forward` on its K channels.
+        """
         target = target.to(logits.dtype)
-        loss = self.bce(logits, target)
+        per_channel = self.bce(logits, target).mean(dim=(0, *range(2, logits.ndim)))
         if self.dice is not None:
-            loss = loss + self.dice(logits, target)
-        return loss
+            per_channel = per_channel + self.dice(logits, target).flatten()
+        return per_channel.view(heads, -1).mean(1)
 
 
 def relation_targets(s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,9 +52,5 @@ def relation_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum of the four heads' losses, and each head's value for the history."""
     union, inter = relation_targets(s1, s2)
-    parts = {
-        name: criterion(logits, target)
-        for name, logits, target in zip(out._fields, out, (s1, s2, union, inter), strict=True)
-    }
-    total = torch.stack(list(parts.values())).sum()
-    return total, {name: value.item() for name, value in parts.items()}
+    heads = criterion.per_head(torch.cat(tuple(out), 1), torch.cat((s1, s2, union, inter), 1), heads=4)
+    return heads.sum(), dict(zip(out._fields, heads.tolist(), strict=True))

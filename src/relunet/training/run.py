@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from relunet.atomic import remove_temporaries
-from relunet.config import RunConfig, check_ranges, save_config
+from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges, save_config
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
@@ -31,14 +32,15 @@ def train_fold(
     fold: int = 0,
     resume: bool = False,
     device: str = "auto",
-    model: dict | None = None,
-    data_cfg: dict | None = None,
-    train: dict | None = None,
+    model: ModelConfig | None = None,
+    data_cfg: DataConfig | None = None,
+    train: TrainConfig | None = None,
     overwrite: bool = False,
 ) -> list[dict[str, float]]:
     """Train one fold of a k-fold split of the dataset at `data` into the run folder `out`.
 
-    `model`, `data_cfg` and `train` override fields of the default `RunConfig` sections. All
+    `model`, `data_cfg` and `train` are the run's settings (None: the defaults); the data's path,
+    channels and classes (label sets), and the backbone's widths are filled in. All
     input and every setting is read and checked before anything is written. One process trains
     a fold at a time (a lock in the run folder); `resume` continues the fold's checkpoint,
     `overwrite` retrains it from scratch. Returns the training history.
@@ -105,16 +107,17 @@ def _run_config(
     index: DatasetIndex,
     cases: list[Case],
     data: Path,
-    model: dict | None,
-    data_cfg: dict | None,
-    train: dict | None,
+    model: ModelConfig | None,
+    data_cfg: DataConfig | None,
+    train: TrainConfig | None,
 ) -> RunConfig:
-    """Defaults, then the user's overrides (checked), then what the data fixes (channels, classes).
+    """The given sections (None: the defaults) at the data's path, checked; then what the data fixes.
 
-    The backbone's widths are written out, so that the saved config rebuilds the same model.
+    The data fixes the channels and the classes (label sets). The backbone's widths are written
+    out, so that the saved config rebuilds the same model.
     """
-    config = RunConfig().with_overrides(
-        model=model or {}, data={"path": str(data), **(data_cfg or {})}, train=train or {}
+    config = RunConfig(
+        model or ModelConfig(), replace(data_cfg or DataConfig(), path=str(data)), train or TrainConfig()
     )
     check_ranges(config)
     label_sets = config.data.label_sets or binary_label_sets(index.labels)

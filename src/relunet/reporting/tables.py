@@ -1,43 +1,24 @@
-"""The report of a cross-validation folder: tables.md, figures/*.png and one self-contained report.html.
+"""The tables of a cross-validation: its summary.json and per-case rows, read and checked, as markdown.
 
-Reads only files (summary.json, per-case tables, saved predictions, the dataset); no model.
+Reads only files (summary.json, per_case.csv); no model.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import json
 import re
 import sys
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
-from relunet.atomic import write_text
-from relunet.config import load_config
 from relunet.errors import InputError, first_line
-from relunet.evaluation.crossval_cases import CrossvalCases
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD
-from relunet.reporting import figures
-from relunet.results_folder import results_folder
 from relunet.rundir import CrossvalFolder, fold_number
 
 #: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
 PAPER_DICE = {"Task04_Hippocampus": {"unet": 0.8276}}
 RELATION = "relation_self_pair"
-STYLE = (
-    "body{font-family:sans-serif;max-width:1200px;margin:auto}"
-    "table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-    "th{cursor:pointer;background:#eee}img{max-width:100%}figure{margin:1em 0}details{margin:.5em 0}"
-)
-PANELS = 12
-#: the figures a report draws, by file name under report/figures/ (the last two need a Relation U-Net)
-FIGURES = ("pearson", "coverage", "risk_coverage", "scatter", "ranked_cases", "union_inter")
 #: a method's name, which is also its folder under methods/
 METHOD = re.compile(r"[A-Za-z0-9_]+")
 #: a fold's number, as summary.json keys and fold_K folders give it
@@ -46,49 +27,6 @@ FOLD = re.compile(r"[0-9]{1,9}")
 CORRELATION = re.compile("pearson|spearman")
 #: the columns of a per_case.csv that the report reads
 CASE_COLUMNS = ("case_id", "C", "dice_seg_a")
-
-
-def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] = ()) -> Path:
-    """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path.
-
-    The example figures read the images from `data`, by default the dataset the models trained on.
-    `calls`: the calls that built the folder, as runs.json of `benchmarks/crossval_results.py` lists
-    them (see `render_tables`).
-    """
-    folder = Path(folder)
-    summary_path = CrossvalFolder(folder).summary
-    if not summary_path.is_file():
-        raise InputError(f"{summary_path}: not found; run `relunet crossval` into {folder} first")
-    summary = read_summary(summary_path)
-    rows = {name: read_rows(folder, name) for name in summary}
-    dataset, classes = _dataset(folder)
-    with results_folder(folder / "report", "report", owned=True) as out:
-        n_folds = max(s["n_folds"] for s in summary.values())
-        title = f"{dataset}{_classes_note(classes)}, {n_folds} fold{'s' if n_folds > 1 else ''}"
-        labels = figures.fold_labels(summary)
-        png = {name: out / "figures" / f"{name}.png" for name in FIGURES}
-        figs = [
-            figures.pearson_bars(summary, png["pearson"], f"Pearson per method — {title}", labels),
-            figures.coverage_curves(rows, png["coverage"], f"Dice vs coverage — {title}", labels),
-            figures.risk_coverage_curves(rows, png["risk_coverage"], f"Risk–coverage — {title}", labels),
-            figures.scatter_grid(rows, png["scatter"], f"Confidence vs Dice — {title}", labels),
-        ]
-        if RELATION in rows:
-            ranked, relations = _case_panels(folder, rows[RELATION], data)
-            figs.append(
-                figures.case_panels(
-                    ranked, png["ranked_cases"], "Test cases ranked by C (least confident first)"
-                )
-            )
-            figs.append(
-                figures.case_panels(
-                    relations, png["union_inter"], "Union (green) and intersection (red) heads"
-                )
-            )
-        tables = render_tables(summary, dataset, classes, calls)
-        write_text(out / "tables.md", tables)
-        write_text(out / "report.html", _html(title, tables, figs, rows))
-    return folder / "report" / "report.html"
 
 
 def read_summary(path: Path) -> dict[str, dict]:
@@ -240,7 +178,7 @@ def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence
     hardware was recorded per fold ran there.
     """
     paper = PAPER_DICE.get(dataset, {}) if classes == 1 else {}
-    lines = [f"# Cross-validation on {dataset}{_classes_note(classes)}", ""]
+    lines = [f"# Cross-validation on {dataset}{classes_note(classes)}", ""]
     if RELATION in summary:
         r = summary[RELATION]
         lines += [
@@ -260,7 +198,9 @@ def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence
         "| --- | ---: | ---: | ---: |",
     ]
     for name, s in summary.items():
-        lines.append(f"| {name} | {s['n_folds']} | {_pm(s, 'dice_seg_a_mean')} | {_num(paper.get(name))} |")
+        lines.append(
+            f"| {name} | {s['n_folds']} | {_pm(s, 'dice_seg_a_mean')} | {number_text(paper.get(name))} |"
+        )
     lines += [
         "",
         "## Confidence quality (mean ± std over folds)",
@@ -274,8 +214,8 @@ def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence
         lines.append(
             f"| {name} | {s['n_folds']} | {_pm(s, 'pearson')} | {_pm(s, 'spearman')} | {_pm(s, 'aurc')} "
             f"| {_pm(s, 'eaurc')} "
-            f"| {_pm(s, 'auroc_failure')} | {_num(s.get('forward_passes_mean'), 0)} "
-            f"| {_num(s.get('seconds_per_case_mean'), 3)} | {_num(train_minutes, 1)} |"
+            f"| {_pm(s, 'auroc_failure')} | {number_text(s.get('forward_passes_mean'), 0)} "
+            f"| {number_text(s.get('seconds_per_case_mean'), 3)} | {number_text(train_minutes, 1)} |"
         )
     lines += [
         "",
@@ -296,11 +236,11 @@ def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in summary.items():
-        cases = _num((s.get("n_cases_mean") or 0) * s["n_folds"], 0)
+        cases = number_text((s.get("n_cases_mean") or 0) * s["n_folds"], 0)
         lines.append(
             f"| {name} | "
-            + " | ".join(_num(s.get(f"pooled_{k}")) for k in ("pearson", "spearman", "aurc", "eaurc"))
-            + f" | {_num(s.get('pooled_auroc_failure'))} | {s.get('pooled_failures', '—')} / {cases} |"
+            + " | ".join(number_text(s.get(f"pooled_{k}")) for k in ("pearson", "spearman", "aurc", "eaurc"))
+            + f" | {number_text(s.get('pooled_auroc_failure'))} | {s.get('pooled_failures', '—')} / {cases} |"
         )
     threshold = next(iter(summary.values())).get("failure_threshold_mean")
     threshold = FAILURE_THRESHOLD if threshold is None else threshold
@@ -345,147 +285,12 @@ def _per_method_table(
         "| --- |" + " ---: |" * len(columns),
     ]
     for name, s in summary.items():
-        lines.append(f"| {name} | " + " | ".join(_num(value(s)) for value in columns.values()) + " |")
+        lines.append(f"| {name} | " + " | ".join(number_text(value(s)) for value in columns.values()) + " |")
     return lines
 
 
-def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
-    """Panels for the ranked-cases figure and the union/intersection figure."""
-    dataset = CrossvalCases(folder, data)
-    ranked, relations = [], []
-    for row in panel_cases(cases):
-        case, truth = dataset.load(row["case_id"])
-        truth = truth.any(axis=0)
-        maps = _masks(prediction_path(folder, row))
-        image, cut = _display(case.image, truth, dataset.config.data.slice_axis)
-        caption = f"{row['case_id']}\nDice {row['dice_seg_a']:.2f}  C {row['C']:.2f}"
-        ranked.append(
-            {
-                "image": image,
-                "caption": caption,
-                "contours": [
-                    (cut(truth), "yellow", "ground truth"),
-                    (cut(maps["seg_a"].any(axis=0)), "cyan", "prediction"),
-                ],
-            }
-        )
-        relations.append(
-            {
-                "image": image,
-                "caption": caption,
-                "contours": [
-                    (cut(maps["union"].any(axis=0)), "lime", "union"),
-                    (cut(maps["inter"].any(axis=0)), "red", "intersection"),
-                ],
-            }
-        )
-    return ranked, relations
-
-
-def panel_cases(cases: list[dict]) -> list[dict]:
-    """The per-case rows the case figures show: `PANELS` cases spread evenly over the ranking by C."""
-    ordered = sorted(cases, key=lambda c: c["C"])
-    if not ordered:
-        return []
-    return [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, PANELS).round().astype(int))]
-
-
-def _masks(saved: Path) -> dict[str, np.ndarray]:
-    """The saved masks of one case (seg_a, union, inter), or an `InputError` naming the file."""
-    fix = f"copy the fold's predictions/ back or delete {saved.parents[1]} and run the cross-validation again"
-    if not saved.is_file():
-        raise InputError(f"{saved}: the saved masks of this case are missing; {fix}")
-    try:
-        with np.load(saved) as arrays:
-            return {head: arrays[head] for head in ("seg_a", "union", "inter")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise InputError(f"{saved}: not the saved masks of a case ({first_line(err, 200)}); {fix}") from None
-
-
-def prediction_path(folder: Path, row: dict) -> Path:
-    """The saved Relation U-Net masks of one per-case row of the cross-validation in `folder`."""
-    return CrossvalFolder(folder).method_fold(RELATION, row["fold"]).prediction(row["case_id"])
-
-
-def _display(image: np.ndarray, truth: np.ndarray, axis: int):
-    """A 2D view in [0, 1] of a `(C, *S)` image, and a function cutting masks the same way."""
-    if image.ndim == 4:  # a volume: the slice with the most ground truth
-        index = int(np.argmax(truth.sum(axis=tuple(a for a in range(3) if a != axis))))
-        cut = lambda m: np.take(m, index, axis=axis)  # noqa: E731
-        image = np.take(image, index, axis=1 + axis)
-    else:
-        cut = lambda m: m  # noqa: E731
-    view = np.moveaxis(image, 0, -1).astype(np.float32)
-    view = (view - view.min()) / max(float(np.ptp(view)), 1e-8)
-    return (view[..., 0] if view.shape[-1] != 3 else view), cut
-
-
-def _html(title: str, tables: str, figs: list[Path], rows: dict[str, list[dict]]) -> str:
-    images = "".join(
-        f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
-        for p in figs
-    )
-    table_html = "".join(_md_table_to_html(block) for block in tables.split("\n\n"))
-    per_case = "".join(_case_table(name, cases) for name, cases in rows.items())
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>relunet — {html.escape(title)}</title>
-<style>{STYLE}</style>
-<script>function sortTable(t,c){{const b=t.tBodies[0],r=[...b.rows],d=t.dataset.dir==c?-1:1;
-r.sort((x,y)=>d*((parseFloat(x.cells[c].textContent)||0)-(parseFloat(y.cells[c].textContent)||0)));
-r.forEach(e=>b.appendChild(e));t.dataset.dir=d==1?c:"";}}</script></head><body>
-<h1>relunet report — {html.escape(title)}</h1>{table_html}<h2>Figures</h2>{images}
-<h2>Per case (click a header to sort)</h2>{per_case}</body></html>"""
-
-
-def _md_table_to_html(block: str) -> str:
-    lines = [line for line in block.strip().splitlines() if line.strip()]
-    if not lines:
-        return ""
-    if lines[0].startswith("#"):
-        level = len(lines[0]) - len(lines[0].lstrip("#"))
-        return f"<h{level + 1}>{html.escape(lines[0].lstrip('# '))}</h{level + 1}>" + _md_table_to_html(
-            "\n".join(lines[1:])
-        )
-    if not lines[0].startswith("|"):
-        return f"<p>{html.escape(' '.join(lines))}</p>"
-    cells = [
-        [c.strip() for c in line.strip("|").split("|")] for line in lines if not set(line) <= set("|-: ")
-    ]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _case_table(name: str, cases: list[dict]) -> str:
-    if not cases:
-        return ""
-    columns = list(cases[0])
-    head = "".join(
-        f"<th onclick=\"sortTable(this.closest('table'),{i})\">{html.escape(c)}</th>"
-        for i, c in enumerate(columns)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{_num(r.get(c)) if c != 'case_id' else html.escape(r[c])}</td>" for c in columns)
-        + "</tr>"
-        for r in sorted(cases, key=lambda r: r["C"])
-    )
-    return (
-        f"<details><summary>{html.escape(name)} ({len(cases)} cases)</summary><table><thead><tr>{head}</tr>"
-        f"</thead><tbody>{body}</tbody></table></details>"
-    )
-
-
-def _dataset(folder: Path) -> tuple[str, int]:
-    """The folder name of the dataset the models trained on, and the number of classes they segment."""
-    config = CrossvalFolder(folder).any_model_config()
-    if config is None:
-        return folder.name, 1
-    run = load_config(config)
-    return Path(run.data.path).name, run.model.num_classes
-
-
-def _classes_note(classes: int) -> str:
+def classes_note(classes: int) -> str:
+    """` (K classes)`, said after the dataset's name where the models segment K > 1 classes."""
     return f" ({classes} classes)" if classes > 1 else ""
 
 
@@ -534,5 +339,6 @@ def _pm(summary: dict, key: str) -> str:
     return f"{mean:.3f}" if summary.get("n_folds", 0) < 2 else f"{mean:.3f} ± {std or 0:.3f}"
 
 
-def _num(value: float | None, digits: int = 3) -> str:
+def number_text(value: float | None, digits: int = 3) -> str:
+    """A number as a table cell: `digits` decimals, `—` for none."""
     return "—" if value is None else f"{value:.{digits}f}"

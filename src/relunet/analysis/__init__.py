@@ -1,0 +1,1 @@
+"""Analyses of trained runs and cross-validations: the numbers behind the pages of docs/."""

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from relunet.analysis.one_pass_scores import LEARNED, compare, inner_folds, render
+from relunet.evaluation.quality import cross_fitted, feature_columns, features
+
+
+def _rows(n: int, seed: int = 0) -> list[dict]:
+    """Per-case rows where Dice follows `C_soft` closely and `C` only loosely."""
+    rng = np.random.default_rng(seed)
+    dice = rng.uniform(0.5, 0.95, n)
+    return [
+        {
+            "case_id": f"c{i}",
+            "dice_seg_a": d,
+            "predicted_fraction": rng.uniform(0.01, 0.05),
+            "C": float(np.clip(d + rng.normal(0, 0.15), 0, 1)),
+            "C_class1": 0.5,
+            "C_soft": float(np.clip(d + rng.normal(0, 0.01), 0, 1)),
+        }
+        for i, d in enumerate(dice)
+    ]
+
+
+def test_feature_columns_leave_out_per_class_scores_and_metrics():
+    columns = ["case_id", "dice_seg_a", "predicted_fraction", "C", "C_class1", "C_soft", "C_pairwise"]
+    assert feature_columns(columns) == ["predicted_fraction", "C", "C_soft", "C_pairwise"]
+
+
+def test_features_are_finite_at_the_ends():
+    rows = [{"C": 1.0, "predicted_fraction": 0.0}, {"C": 0.0, "predicted_fraction": 1.0}]
+    x = features(rows, ["C", "predicted_fraction"])
+    assert np.isfinite(x).all() and x[0, 0] > x[1, 0] and x[0, 1] < x[1, 1]
+
+
+def test_cross_fitted_estimate_never_sees_its_own_fold():
+    rows = _rows(200)
+    folds = np.arange(200) % 5
+    estimate = cross_fitted(rows, folds)
+    dice = np.array([r["dice_seg_a"] for r in rows])
+    assert estimate.shape == (200,) and ((0 <= estimate) & (estimate <= 1)).all()
+    assert np.corrcoef(estimate, dice)[0, 1] > 0.95  # it learned to read C_soft
+    # changing the Dice of fold 0 changes fold 0's estimates not at all, the others' a lot
+    moved = [
+        dict(r, dice_seg_a=1 - r["dice_seg_a"]) if k == 0 else r for r, k in zip(rows, folds, strict=True)
+    ]
+    again = cross_fitted(moved, folds)
+    np.testing.assert_allclose(again[folds == 0], estimate[folds == 0])
+    assert not np.allclose(again[folds != 0], estimate[folds != 0])
+    with pytest.raises(ValueError):
+        cross_fitted(rows, np.zeros(200, int))
+
+
+def test_compare_ranks_the_learned_and_the_raw_scores():
+    rows = _rows(150, seed=1)
+    folds = inner_folds(150)
+    assert sorted(np.bincount(folds).tolist()) == [30] * 5
+    entries = compare({"relation": rows}, {"relation": folds})
+    by_score = {e["score"]: e for e in entries}
+    assert set(by_score) == {"C", "C_soft", LEARNED}
+    assert by_score["C_soft"]["spearman"] > by_score["C"]["spearman"]
+    assert by_score[LEARNED]["eaurc"] < by_score["C"]["eaurc"]
+    assert set(by_score["C"]["spearman_by_fold"]) == {0, 1, 2, 3, 4}
+    table = render(entries)
+    assert table.count("| relation |") == 3
+    assert table.index("C_soft") < table.index("| C |")  # best e-AURC first
