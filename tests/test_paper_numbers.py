@@ -1,0 +1,49 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from relunet.reporting.paper import COLUMNS, render_beside_paper
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_JSON = ROOT / "benchmarks" / "paper_numbers.json"
+PAPER_MD = ROOT.parent / "shared" / "PAPER_NUMBERS.md"
+
+
+def _markdown_table(text: str, title: str) -> dict[str, dict[str, list[float]]]:
+    block = text.split(title)[1].split("\n## ")[0]
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    cells = ([c.strip() for c in line.strip("|").split("|")] for line in rows[2:])
+    return {
+        row[0]: {h: [float(x) for x in c.split("±")] for h, c in zip(header[1:], row[1:])} for row in cells
+    }
+
+
+@pytest.mark.skipif(not PAPER_MD.is_file(), reason="the paper's tables are not on this machine")
+def test_transcribed_numbers_are_the_papers():
+    text = PAPER_MD.read_text()
+    table1, table2 = _markdown_table(text, "## Table 1"), _markdown_table(text, "## Table 2")
+    ours = json.loads(PAPER_JSON.read_text())["datasets"]
+    assert set(ours) == set(table1) == set(table2)
+    for dataset, published in ours.items():
+        row1, row2 = table1[dataset], table2[dataset]
+        assert [published[k] for k in ("unet", "s1", "s2", "mean", "union", "inter")] == list(row1.values())
+        assert published["unet"] == row2["U-Net"]
+        assert published["mcdropout_n200"] == list(row2.values())[1]
+        assert published["anchors_train_n200"] == list(row2.values())[3]
+        assert published["anchors_test_n200"] == list(row2.values())[4]
+
+
+def test_render_puts_ours_in_percent_beside_the_paper():
+    paper = json.loads(PAPER_JSON.read_text())
+    summary = {
+        "unet": {"dice_seg_a_mean_mean": 0.8722, "dice_seg_a_mean_std": 0.0136},
+        "relation_self_pair": {"dice_seg_a_mean_mean": 0.9, "dice_seg_a_mean_std": 0.01},
+    }
+    page = render_beside_paper(paper, {"mine": ("Hippocampus", summary)})
+    assert "| Hippocampus | ours: [mine](#mine) | 87.22 ± 1.36 | 90.00 ± 1.00 | — |" in page
+    assert "| LiTS | ours: not run |" in page and "| BraTS | ours: not run |" in page
+    assert "| Hippocampus | paper | 82.76 ± 0.42 |" in page
+    header = next(line for line in page.splitlines() if line.startswith("| dataset"))
+    assert header.count("|") == len(COLUMNS) + 3
