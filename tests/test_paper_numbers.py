@@ -16,7 +16,8 @@ def _markdown_table(text: str, title: str) -> dict[str, dict[str, list[float]]]:
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     cells = ([c.strip() for c in line.strip("|").split("|")] for line in rows[2:])
     return {
-        row[0]: {h: [float(x) for x in c.split("±")] for h, c in zip(header[1:], row[1:])} for row in cells
+        row[0]: {h: [float(x) for x in c.split("±")] for h, c in zip(header[1:], row[1:], strict=True)}
+        for row in cells
     }
 
 
