@@ -247,3 +247,30 @@ def test_work_held_by_another_process_is_left_to_it(tmp_path, monkeypatch):
         "fold 0: train relation_seed0",
         "fold 0: evaluate relation_self_pair",
     ]
+
+
+def test_a_continued_crossval_must_have_the_same_settings(tmp_path):
+    from dataclasses import asdict
+
+    from relunet.config import DataConfig
+    from relunet.errors import InputError
+    from relunet.rundir import CrossvalFolder
+
+    def settings(**train) -> dict:
+        data = asdict(DataConfig(path=str(tmp_path / "data"), folds=2))
+        return {"backbone": "basicunet", "data": data, "train": asdict(TrainConfig(**train)), "seed": 0}
+
+    out = tmp_path / "cv"
+    crossval_module._claim_settings(out, settings(epochs=3))
+    saved = CrossvalFolder(out).config_path.read_text()
+    assert "epochs: 3" in saved
+    crossval_module._claim_settings(out, settings(epochs=3))  # the same: continues
+    moved = settings(epochs=3)
+    moved["data"]["path"] = "/elsewhere"
+    crossval_module._claim_settings(out, moved)  # the data moved: continues
+    with pytest.raises(InputError, match=r"made with other settings \(train.epochs, train.augment\)"):
+        crossval_module._claim_settings(out, settings(epochs=4, augment=True))
+    assert CrossvalFolder(out).config_path.read_text() == saved
+    CrossvalFolder(out).config_path.write_text("{: not yaml")
+    with pytest.raises(InputError, match="crossval.yaml: not readable"):
+        crossval_module._claim_settings(out, settings(epochs=3))

@@ -109,3 +109,15 @@ def test_a_new_method_is_one_registration(monkeypatch):
     assert net.samples == 2 and prediction.confidence == 1.0
     with pytest.raises(ValueError, match="twice"):
         methods.register("twice")(Twice)
+
+
+def test_prediction_precision_follows_the_run_on_a_gpu_only():
+    from relunet.device import inference_amp
+    from relunet.nets import build_model
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert inference_amp(None, cuda) and inference_amp(True, cuda) and not inference_amp(False, cuda)
+    assert not any(inference_amp(trained, cpu) for trained in (None, True, False))
+    config = RunConfig().with_overrides(train={"amp": True})
+    assert Predictor(build_model(config.model), config, cpu).amp is False
+    assert Predictor(build_model(config.model), config, cpu, amp=True).amp is True

@@ -11,6 +11,7 @@ Layout of the output folder `DIR`:
     DIR/methods/<method>/fold_K/          per_case.csv, summary.json, predictions/ (masks, npz);
                                           per_case.partial.jsonl while it runs
     DIR/summary.json                      per method: mean and std over folds of each metric
+    DIR/crossval.yaml                     the settings all models share (a continued call must match)
 
 Finished folds and methods are skipped, training resumes from checkpoints and an evaluation
 from its last finished case, so a killed cross-validation continues where it stopped; `--fold K`
@@ -25,13 +26,14 @@ import csv
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
-from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_json
+from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_json, write_text
 from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
@@ -44,7 +46,7 @@ from relunet.inference.methods import ENSEMBLE_SIZE, InferenceMethod
 from relunet.inference.methods import method as inference_method
 from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.runs import case_row, open_predictor
-from relunet.locks import try_lock
+from relunet.locks import sole_writer, try_lock
 from relunet.results_folder import check_apart
 from relunet.rundir import SUMMARY_NAME, CrossvalFolder, MethodFold, RunFolder
 from relunet.training.checkpoint import load_checkpoint
@@ -159,6 +161,8 @@ def crossval(
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
     todo = range(folds) if fold is None else [fold]
     test_cases = _TestCases(index_dataset(data), out)
+    settings = {"backbone": backbone, "data": asdict(data_cfg), "train": asdict(train), "seed": seed}
+    _claim_settings(out, settings)
     pending = sorted(((m, k) for k in todo for m in methods), key=lambda w: (work_order(w[0]), w[1]))
     while pending := [(m, k) for m, k in pending if not evaluated(out, m, k)]:
         # `any` stops at the first piece of work done: then look again from the most important
@@ -170,6 +174,46 @@ def crossval(
     summary = aggregate(out, methods, failure_threshold)
     write_json(CrossvalFolder(out).summary, summary)
     return summary
+
+
+def _claim_settings(out: Path, settings: dict) -> None:
+    """Write the cross-validation's settings, or check a continued one was made with the same.
+
+    Models trained with other settings would mix in one table, so a difference is refused,
+    naming the settings; the data folder may differ (a cross-validation moves between machines).
+    """
+    folder = CrossvalFolder(out)
+    settings = json.loads(json.dumps(settings))  # tuples as lists, as YAML gives them back
+    out.mkdir(parents=True, exist_ok=True)
+    with sole_writer(folder.config_lock, str(out), wait=True):
+        if folder.config_path.is_file():
+            try:
+                saved = yaml.safe_load(folder.config_path.read_text())
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+                raise InputError(
+                    f"{folder.config_path}: not readable ({type(err).__name__}); delete it to record "
+                    "this call's settings, if they are those the folder was made with"
+                ) from None
+            differ = _differences(saved, settings) if isinstance(saved, dict) else ["everything"]
+            if differ:
+                raise InputError(
+                    f"{out}: made with other settings ({', '.join(differ)}); continue it with those "
+                    "or give another --out"
+                )
+            return
+        write_text(folder.config_path, yaml.safe_dump(settings, sort_keys=False))
+
+
+def _differences(saved: dict, settings: dict) -> list[str]:
+    """`section.name` of every setting that differs, the data folder's path left out."""
+    differ = []
+    for key, value in settings.items():
+        old = saved.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            differ += [f"{key}.{k}" for k, v in value.items() if k != "path" and old.get(k) != v]
+        elif old != value:
+            differ.append(key)
+    return differ
 
 
 def _advance(

@@ -38,6 +38,14 @@ def autocast(device: torch.device, enabled: bool | None = None) -> contextlib.Ab
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
 
 
+def inference_amp(trained_with: bool | None, device: torch.device) -> bool:
+    """Whether a model trained with `amp = trained_with` predicts under bf16 autocast on `device`.
+
+    On a GPU as it was trained (`None`: on); on the CPU never, bf16 there being slower than float32.
+    """
+    return device.type == "cuda" and trained_with is not False
+
+
 def prepare_model(model: nn.Module, device: torch.device, channels_last: bool | None = None) -> nn.Module:
     """Move `model` to `device`; 2D models get the channels-last layout (`None`: on CUDA only)."""
     model = model.to(device)

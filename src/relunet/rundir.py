@@ -19,6 +19,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.csv"
 CALIBRATION_NAME = "calibration.json"
 CONFIG_LOCK = ".config.lock"
+CROSSVAL_CONFIG_NAME = "crossval.yaml"
 SUMMARY_NAME = "summary.json"
 PER_CASE_NAME = "per_case.csv"
 PARTIAL_NAME = "per_case.partial.jsonl"
@@ -197,6 +198,16 @@ class CrossvalFolder:
         """The summary; its presence means done."""
         return self.path / SUMMARY_NAME
 
+    @property
+    def config_path(self) -> Path:
+        """The settings every model of the cross-validation shares (backbone, data, training)."""
+        return self.path / CROSSVAL_CONFIG_NAME
+
+    @property
+    def config_lock(self) -> Path:
+        """Held while the cross-validation's settings are checked and written."""
+        return self.path / CONFIG_LOCK
+
     def is_crossval(self) -> bool:
         """Whether the folder looks like a cross-validation folder (models/ and methods/)."""
         return self.models.is_dir() and self.methods.is_dir()
@@ -244,6 +255,7 @@ RUN_LAYOUT = (
 )
 #: the cross-validation folder's layout, for docs/architecture.md
 CROSSVAL_LAYOUT = (
+    (CROSSVAL_CONFIG_NAME, "the settings all its models share: backbone, data, training, seed"),
     (f"{MODELS_DIR}/<run>/", "a run folder per trained model (`<kind>[_flips]_seed<S>`)"),
     (f"{MODELS_DIR}/<run>/{fold_name('K')}.lock", "held by the process training that model's fold K"),
     (f"{METHODS_DIR}/<method>/{fold_name('K')}/{PER_CASE_NAME}", "a row per test case: Dice of each head, C"),

@@ -25,7 +25,7 @@ from relunet.data.samples import (
     relative_depth,
     to_samples,
 )
-from relunet.device import autocast, prepare_model
+from relunet.device import autocast, inference_amp, prepare_model
 from relunet.errors import InputError
 from relunet.nets import size_multiple
 from relunet.types import Case, RelationOutput
@@ -59,6 +59,7 @@ class Predictor:
     """Runs a trained model on whole cases, in batches of samples, under inference mode.
 
     `model` is the torch network, or a callable that looks like it (`onnx_engine.OnnxNetwork`).
+    `amp` None follows the run's training precision on a GPU (`device.inference_amp`).
     """
 
     def __init__(
@@ -71,7 +72,7 @@ class Predictor:
         amp: bool | None = None,
     ) -> None:
         self.model = prepare_model(model, device).eval() if isinstance(model, nn.Module) else model
-        self.amp = amp
+        self.amp = inference_amp(config.train.amp, device) if amp is None else amp
         self.config = config
         self.device = device
         self.batch_size = batch_size
