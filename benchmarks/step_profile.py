@@ -12,6 +12,7 @@ Writes the section "step" of docs/performance.md and docs/step_profile.json.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -133,7 +134,11 @@ def render(results: dict, machine: str, repeats: int) -> str:
             + " | ".join(f"{ratio[p]:.2f}×" for p in PHASES)
             + f" | {plain_ratio:.2f}× | {ratio['step']:.2f}× |"
         )
-    lines += ["", "Phases are those of the augmented steps."]
+    lines += ["", "Phases are those of the augmented steps. Where the Relation U-Net's extra time goes:", ""]
+    for setting, result in results.items():
+        extra = {p: result["relation"]["augmented"][p] - result["unet"]["augmented"][p] for p in PHASES}
+        parts = ", ".join(f"{name} {1000 * value:+.1f} ms" for name, value in extra.items())
+        lines.append(f"- {setting}: {1000 * sum(extra.values()):+.1f} ms per step ({parts}).")
     return "\n".join(lines)
 
 
@@ -143,22 +148,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--docs", type=Path, default=DOCS)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    machine = f"{_cpu_name()}, {torch.get_num_threads()} threads of {_cores()} cores"
-    if args.device.startswith("cuda"):
-        machine = torch.cuda.get_device_name()
-    results = {}
-    for setting in TRAIN_SHAPES:
-        print(f"profiling {setting}", flush=True)
-        results[setting] = profile(setting, args.repeats, args.device)
-    write_json(
-        args.docs / "step_profile.json", {"machine": machine, "repeats": args.repeats, "results": results}
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite the section from step_profile.json"
     )
+    args = parser.parse_args()
+    record_path = args.docs / "step_profile.json"
+    if not args.render_only:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        machine = f"{_cpu_name()}, {torch.get_num_threads()} threads of {_cores()} cores"
+        if args.device.startswith("cuda"):
+            machine = torch.cuda.get_device_name()
+        results = {}
+        for setting in TRAIN_SHAPES:
+            print(f"profiling {setting}", flush=True)
+            results[setting] = profile(setting, args.repeats, args.device)
+        write_json(record_path, {"machine": machine, "repeats": args.repeats, "results": results})
+    record = json.loads(record_path.read_text())
     page = args.docs / "performance.md"
     text = page.read_text() if page.is_file() else "# Performance\n"
-    write_text(page, replace_section(text, "step", render(results, machine, args.repeats)))
+    section = render(record["results"], record["machine"], record["repeats"])
+    write_text(page, replace_section(text, "step", section))
     print(f"written: {page}")
 
 
