@@ -83,6 +83,25 @@ RUNS = {
             ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
             ("relation_bce", {}, {"loss": "bce"}, "mixed pairs, cross-entropy"),
             ("relation_same50", {}, {"same_fraction": 0.5}, "half the pairs identical"),
+            ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
+            (
+                "relation_independent_split",
+                {},
+                {"pairing": "independent", "relation_loss": "bce"},
+                "independent pairs, union and intersection heads on cross-entropy",
+            ),
+            (
+                "relation_independent_augment",
+                {},
+                {"pairing": "independent", "augment": True},
+                "independent pairs, augmented",
+            ),
+            (
+                "relation_independent_split_augment",
+                {},
+                {"pairing": "independent", "relation_loss": "bce", "augment": True},
+                "independent pairs, union and intersection heads on cross-entropy, augmented",
+            ),
         )
     },
     "isic_relation": ("isic", {}, {"image_size": 128}, {}, "Relation U-Net, defaults, 128 px"),

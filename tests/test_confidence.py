@@ -126,3 +126,16 @@ def test_relation_scores_of_one_pass():
     assert scores["soft"] == pytest.approx(soft_dice(maps["union"], maps["inter"]))
     assert scores["band"] == pytest.approx(2 * 1 / 4)
     assert relation_confidence(maps["union"], maps["inter"]) == pytest.approx(2 / 4)
+
+
+def test_relation_heads_can_take_their_own_loss():
+    torch.manual_seed(0)
+    out = RelationOutput(*(torch.randn(2, 1, 6, 5) for _ in range(4)))
+    s1, s2 = (torch.rand(2, 1, 6, 5) > 0.5).float(), (torch.rand(2, 1, 6, 5) > 0.5).float()
+    _, mixed = relation_loss(out, s1, s2, SegmentationLoss("bce_dice", relation_kind="bce"))
+    _, with_dice = relation_loss(out, s1, s2, SegmentationLoss("bce_dice"))
+    _, without = relation_loss(out, s1, s2, SegmentationLoss("bce"))
+    assert [mixed[h] for h in ("seg_a", "seg_b")] == pytest.approx([with_dice[h] for h in ("seg_a", "seg_b")])
+    assert [mixed[h] for h in ("union", "inter")] == pytest.approx([without[h] for h in ("union", "inter")])
+    with pytest.raises(ValueError, match="unknown loss"):
+        SegmentationLoss("bce", relation_kind="dice")

@@ -43,6 +43,9 @@ def train(
     pairing: Annotated[str | None, typer.Option(help="independent, mixed or depth.")] = None,
     same_fraction: Annotated[float | None, typer.Option(help="Share of x1 = x2 pairs.")] = None,
     loss: Annotated[str | None, typer.Option(help="bce_dice or bce.")] = None,
+    relation_loss: Annotated[
+        str | None, typer.Option(help="Loss of the union and intersection heads (default: --loss).")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
     samples_per_epoch: Annotated[int | None, typer.Option(help="Pairs per epoch.")] = None,
@@ -81,6 +84,7 @@ def train(
             pairing=pairing,
             same_fraction=same_fraction,
             loss=loss,
+            relation_loss=relation_loss,
             lr=lr,
             batch_size=batch_size,
             samples_per_epoch=samples_per_epoch,

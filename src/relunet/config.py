@@ -87,6 +87,7 @@ class TrainConfig:
         lr_step: epochs between learning-rate decays.
         lr_gamma: factor of each decay.
         loss: "bce_dice" (binary cross-entropy + soft Dice) or "bce" (the paper's).
+        relation_loss: the loss of the union and intersection heads; None = `loss`.
         pairing: how the second input is drawn; see `relunet.data.pairing.POLICIES`.
         same_fraction: share of pairs whose second input is the first one (x1 = x2).
         seed: seed of weights, pairing and batching.
@@ -107,6 +108,7 @@ class TrainConfig:
     lr_step: int = 20
     lr_gamma: float = 0.5
     loss: str = "bce_dice"
+    relation_loss: str | None = None
     pairing: str = "mixed"
     same_fraction: float = 0.25
     seed: int = 0
@@ -157,6 +159,12 @@ def check_ranges(config: RunConfig) -> None:
         ("--model", model.kind, model.kind in MODEL_KINDS, f"one of {', '.join(MODEL_KINDS)}"),
         ("--backbone", model.backbone, model.backbone in BACKBONES, f"one of {', '.join(BACKBONES)}"),
         ("--loss", train.loss, train.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
+        (
+            "--relation-loss",
+            train.relation_loss,
+            train.relation_loss is None or train.relation_loss in LOSSES,
+            f"one of {', '.join(LOSSES)}",
+        ),
         ("--epochs", train.epochs, train.epochs >= 1, "a whole number of at least 1"),
         ("--lr", train.lr, 0 < train.lr < 1, "a learning rate between 0 and 1, e.g. 1e-3"),
         ("--batch-size", train.batch_size, train.batch_size >= 1, "at least 1"),

@@ -15,31 +15,42 @@ class SegmentationLoss(nn.Module):
     """Sigmoid multi-label loss on `(B, K, *S)` logits and {0, 1} targets.
 
     "bce" is the paper's cross-entropy; "bce_dice" adds MONAI's soft Dice computed over the
-    whole batch (so empty slices do not make the Dice term undefined).
+    whole batch (so empty slices do not make the Dice term undefined). `relation_kind` is the
+    loss of the Relation U-Net's union and intersection heads (None: `kind`).
     """
 
-    def __init__(self, kind: str = "bce_dice") -> None:
+    def __init__(self, kind: str = "bce_dice", relation_kind: str | None = None) -> None:
         super().__init__()
-        if kind not in LOSSES:
-            raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+        relation_kind = relation_kind or kind
+        for name in (kind, relation_kind):
+            if name not in LOSSES:
+                raise ValueError(f"unknown loss {name!r}; choose one of {LOSSES}")
         self.bce = nn.BCEWithLogitsLoss(reduction="none")
-        self.dice = DiceLoss(sigmoid=True, batch=True, reduction="none") if kind == "bce_dice" else None
+        with_dice = (kind == "bce_dice", relation_kind == "bce_dice")
+        self.dice = DiceLoss(sigmoid=True, batch=True, reduction="none") if any(with_dice) else None
+        #: whether the Dice term counts (1) or not (0), for a lone head and for the four relation heads
+        self.dice_weights = {
+            1: (float(with_dice[0]),),
+            4: (float(with_dice[0]),) * 2 + (float(with_dice[1]),) * 2,
+        }
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss of `logits` against `target`, both `(B, K, *S)`."""
         return self.per_head(logits, target, heads=1)[0]
 
     def per_head(self, logits: torch.Tensor, target: torch.Tensor, heads: int) -> torch.Tensor:
-        """`(heads,)` losses of `heads` maps stacked along the channels: `(B, heads * K, *S)` each.
+        """`(heads,)` losses of 1 or 4 maps stacked along the channels: `(B, heads * K, *S)` each.
 
         One call for all heads (a few large operations rather than many small ones); head h's
-        value equals `forward` on its K channels.
+        value equals the loss of its K channels alone. With 4 heads, the last two (union,
+        intersection) take `relation_kind`.
         """
         target = target.to(logits.dtype)
-        per_channel = self.bce(logits, target).mean(dim=(0, *range(2, logits.ndim)))
+        per_head = self.bce(logits, target).mean(dim=(0, *range(2, logits.ndim))).view(heads, -1).mean(1)
         if self.dice is not None:
-            per_channel = per_channel + self.dice(logits, target).flatten()
-        return per_channel.view(heads, -1).mean(1)
+            weights = torch.tensor(self.dice_weights[heads], dtype=per_head.dtype, device=per_head.device)
+            per_head = per_head + weights * self.dice(logits, target).view(heads, -1).mean(1)
+        return per_head
 
 
 def relation_targets(s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
