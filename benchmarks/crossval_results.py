@@ -231,8 +231,12 @@ def render_results(docs: Path) -> str:
         tables = folder / "report" / "tables.md"
         if tables.is_file():
             lines += _demoted(tables.read_text().splitlines()[1:])
-        # benchmarks/paired_dice.py and benchmarks/threshold_check.py
-        for analysis in [*sorted(folder.glob("paired_*.md")), *folder.glob("threshold_check.md")]:
+        # benchmarks/paired_dice.py, threshold_check.py and score_check.py
+        analyses = ("threshold_check.md", "scores.md")
+        for analysis in [
+            *sorted(folder.glob("paired_*.md")),
+            *(folder / a for a in analyses if (folder / a).is_file()),
+        ]:
             lines += ["", *_demoted(analysis.read_text().splitlines())]
         for figure in sorted(FIGURES):  # only the report's figures, never a file left beside them
             if (folder / "report" / "figures" / f"{figure}.png").is_file():

@@ -37,7 +37,7 @@ def calibrated(tmp_path_factory):
 def test_calibration_holds_the_held_out_pairs_bound_to_the_model(calibrated):
     _, labelled, run = calibrated
     stored = json.loads((run / "fold_0" / "calibration.json").read_text())
-    assert len(stored["pairs"]) == 30 and stored["score"] == "C"
+    assert len(stored["pairs"]) == 30 and stored["score"] == "self_pair C"
     sha = hashlib.sha256((run / "fold_0" / "checkpoint.pt").read_bytes()).hexdigest()
     assert stored["model_sha256"] == sha
     assert all(0 <= p["dice"] <= 1 and 0 <= p["score"] <= 1 for p in stored["pairs"])
@@ -107,6 +107,14 @@ def test_a_calibration_made_for_another_model_is_refused(calibrated, tmp_path):
     out = tmp_path / "pred"
     result = invoke("predict", other, data / "images", "--out", out, "--device", "cpu")
     assert_clean_failure(result, out, "different model", "relunet calibrate")
+
+
+def test_a_calibration_of_another_score_is_refused(calibrated, tmp_path):
+    """Self-pair (score, Dice) pairs say nothing of the anchors' agreement: no silent mix."""
+    data, _, run = calibrated
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", "--anchors", "2")
+    assert_clean_failure(result, out, "calibrated on the score 'self_pair C'", "'anchors_train C'")
 
 
 def test_too_few_calibration_cases_is_one_line_and_writes_nothing(calibrated, tmp_path):

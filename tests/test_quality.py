@@ -64,3 +64,17 @@ def test_compare_ranks_the_learned_and_the_raw_scores():
     table = render(entries)
     assert table.count("| relation |") == 3
     assert table.index("C_soft") < table.index("| C |")  # best e-AURC first
+
+
+def test_fold_wins_and_the_share_sent_to_review():
+    from relunet.analysis.one_pass_scores import fold_wins
+
+    rows = _rows(300, seed=2)
+    folds = np.arange(300) % 5
+    entries = compare({"relation": rows}, {"relation": folds}, review_splits=20)
+    wins = fold_wins(entries, ("relation", "C_soft"), ("relation", "C"))
+    assert wins == {"folds": 5, "spearman": 5, "eaurc": 5}  # C_soft follows Dice far more closely
+    by_score = {e["score"]: e for e in entries}
+    # a sharper score sends fewer cases to an expert at the same guarantee
+    assert 0 <= by_score["C_soft"]["flagged"] < by_score["C"]["flagged"] <= 1
+    assert "sent to review" in render(entries)

@@ -3,7 +3,8 @@
 For each method, every confidence column of its per-case table (`C`, `C_<score>`) and the
 cross-fitted learned estimate (`relunet.evaluation.quality`, fitted on the other folds' cases)
 is scored against the Dice of `seg_a`: Spearman, Pearson, e-AURC (risk = 1 - Dice) pooled over
-all cases, and the Spearman of each fold.
+all cases, the Spearman and e-AURC of each fold, and optionally the share of cases the review
+flag sends to an expert at the review check's guarantee (`review_promise`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from relunet.analysis.review_promise import check_setting
 from relunet.evaluation.metrics import excess_aurc, pearson, spearman
 from relunet.evaluation.quality import cross_fitted, feature_columns
 
@@ -31,32 +33,62 @@ def method_scores(rows: Sequence[dict], folds: Sequence[int]) -> dict[str, np.nd
     return scores
 
 
+#: the review check's setting for the share of cases flagged: calibration cases, risk
+REVIEW_CAL, REVIEW_RISK = 100, 0.1
+
+
 def compare(
-    rows_by_method: dict[str, Sequence[dict]], folds_by_method: dict[str, Sequence[int]]
+    rows_by_method: dict[str, Sequence[dict]],
+    folds_by_method: dict[str, Sequence[int]],
+    review_splits: int = 0,
 ) -> list[dict]:
-    """One entry per method and score: pooled `spearman`, `pearson`, `eaurc`, and `spearman_by_fold`.
+    """One entry per method and score: pooled `spearman`, `pearson`, `eaurc`, their per-fold values.
 
     `rows_by_method` holds per-case dicts with `dice_seg_a`; `folds_by_method` each row's fold.
+    With `review_splits`, also `flagged`: the mean share of test cases the review flag sends to
+    an expert over that many calibration/test splits (`flagged_share`).
     """
     entries = []
     for method, rows in rows_by_method.items():
         folds = np.asarray(folds_by_method[method])
         dice = np.array([float(r["dice_seg_a"]) for r in rows])
         for score, values in method_scores(rows, folds).items():
-            entries.append(
-                {
-                    "method": method,
-                    "score": score,
-                    "n_cases": len(rows),
-                    "spearman": spearman(values, dice),
-                    "pearson": pearson(values, dice),
-                    "eaurc": excess_aurc(values, 1.0 - dice),
-                    "spearman_by_fold": {
-                        int(k): spearman(values[folds == k], dice[folds == k]) for k in np.unique(folds)
-                    },
-                }
-            )
+            by_fold = [(int(k), folds == k) for k in np.unique(folds)]
+            entry = {
+                "method": method,
+                "score": score,
+                "n_cases": len(rows),
+                "spearman": spearman(values, dice),
+                "pearson": pearson(values, dice),
+                "eaurc": excess_aurc(values, 1.0 - dice),
+                "spearman_by_fold": {k: spearman(values[m], dice[m]) for k, m in by_fold},
+                "eaurc_by_fold": {k: excess_aurc(values[m], 1.0 - dice[m]) for k, m in by_fold},
+            }
+            if review_splits:
+                entry["flagged"] = flagged_share(values, dice, review_splits)
+            entries.append(entry)
     return entries
+
+
+def flagged_share(score: np.ndarray, dice: np.ndarray, splits: int) -> float:
+    """Mean share of test cases flagged for review over `splits` seeded calibration/test splits.
+
+    `REVIEW_CAL` calibration cases, risk `REVIEW_RISK`, the review check's target Dice and δ.
+    """
+    result = check_setting({"score": score, "dice": dice}, REVIEW_CAL, splits)
+    return next(r["flagged"] for r in result["risks"] if r["risk"] == REVIEW_RISK)
+
+
+def fold_wins(entries: Sequence[dict], mine: tuple[str, str], rival: tuple[str, str]) -> dict[str, int]:
+    """On how many shared folds `mine` (method, score) beats `rival`: higher Spearman, lower e-AURC."""
+    find = {(e["method"], e["score"]): e for e in entries}
+    a, b = find[mine], find[rival]
+    folds = sorted(set(a["spearman_by_fold"]) & set(b["spearman_by_fold"]))
+    return {
+        "folds": len(folds),
+        "spearman": sum(a["spearman_by_fold"][k] > b["spearman_by_fold"][k] for k in folds),
+        "eaurc": sum(a["eaurc_by_fold"][k] < b["eaurc_by_fold"][k] for k in folds),
+    }
 
 
 def inner_folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
@@ -66,15 +98,15 @@ def inner_folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
 
 def render(entries: Sequence[dict]) -> str:
     """A markdown table of `compare`'s entries, best e-AURC first within each method."""
+    flagged = all("flagged" in e for e in entries)
     lines = [
-        "| method | score | cases | Spearman | Pearson | e-AURC |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| method | score | cases | Spearman | Pearson | e-AURC |" + (" sent to review |" if flagged else ""),
+        "| --- | --- | ---: | ---: | ---: | ---: |" + (" ---: |" if flagged else ""),
     ]
-    methods = list(dict.fromkeys(e["method"] for e in entries))
-    for method in methods:
+    for method in dict.fromkeys(e["method"] for e in entries):
         for e in sorted((e for e in entries if e["method"] == method), key=lambda e: e["eaurc"]):
             lines.append(
                 f"| {method} | {e['score']} | {e['n_cases']} | {e['spearman']:.3f} | {e['pearson']:.3f} "
-                f"| {e['eaurc']:.4f} |"
+                f"| {e['eaurc']:.4f} |" + (f" {e['flagged']:.1%} |" if flagged else "")
             )
     return "\n".join(lines) + "\n"

@@ -24,7 +24,7 @@ class Calibration:
 
     Attributes:
         model_sha256: checksum of the checkpoint the pairs were predicted with.
-        score: name of the confidence score ("C").
+        score: which score the pairs hold (`methods.InferenceMethod.score_id`, e.g. "self_pair C").
         source: where the labelled cases came from (a dataset or a cross-validation folder).
         pairs: one dict per case: case_id, score, dice and the image statistics of
             `relunet.evaluation.batch_shift.image_statistics`.

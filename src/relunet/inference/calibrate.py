@@ -20,11 +20,15 @@ from relunet.evaluation.calibration_store import Calibration, file_sha256, write
 from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import read_per_case
+from relunet.inference.methods import own_method
 from relunet.inference.runs import open_predictor, trained_fold
 from relunet.locks import sole_writer
 from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder
 
-SCORE = "C"
+#: the column of the per-case tables that holds each method's default score
+SCORE = "score"
+#: the cross-validated methods `relunet predict` runs (without --anchors), and their model kind
+PREDICTED_METHODS = {"relation_self_pair": "relation", "unet": "unet"}
 
 
 def calibrate(
@@ -59,15 +63,21 @@ def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Pat
             pairs.append(
                 {
                     "case_id": case.case_id,
-                    "score": prediction.confidence,
+                    "score": prediction.score,
                     "dice": float(dice.mean()),
                     **image_statistics(case.image),
                 }
             )
-    return _store(folder, Calibration(file_sha256(folder.checkpoint), SCORE, str(data), pairs))
+    score_id = own_method(predictor.config.model.kind).score_id
+    return _store(folder, Calibration(file_sha256(folder.checkpoint), score_id, str(data), pairs))
 
 
 def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list[Path]:
+    if method not in PREDICTED_METHODS:
+        raise InputError(
+            f"--method {method}: calibrate from {' or '.join(PREDICTED_METHODS)}, the ways `relunet predict` "
+            "scores a case"
+        )
     rows = read_per_case(folder.path, method)
     if not rows:
         raise InputError(f"{folder.method(method)}: no evaluated folds; run `relunet crossval` first")
@@ -88,7 +98,8 @@ def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list
         }
         for r in rows
     ]
-    model_kind = "relation" if method.startswith("relation") else "unet"
+    model_kind = PREDICTED_METHODS[method]
+    score_id = own_method(model_kind).score_id
     mine = [
         f for run in folder.model_runs() if run.path.name.startswith(model_kind) for f in run.trained_folds()
     ]
@@ -97,7 +108,7 @@ def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list
             f"{folder.models}: no trained {model_kind} models to calibrate; copy them back first"
         )
     source = f"{folder.path} (out-of-fold, {method})"
-    return [_store(f, Calibration(file_sha256(f.checkpoint), SCORE, source, pairs)) for f in mine]
+    return [_store(f, Calibration(file_sha256(f.checkpoint), score_id, source, pairs)) for f in mine]
 
 
 def _store(folder: FoldFolder, calibration: Calibration) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_json
+from relunet.errors import InputError
 from relunet.evaluation.batch_shift import STATISTICS, batch_shift
 from relunet.evaluation.calibration_store import Calibration, file_sha256, read_calibration
 from relunet.evaluation.decision import Promise, check_enough_pairs, decide
@@ -36,19 +37,30 @@ class ModelIdentity:
         return cls(str(fold.checkpoint.resolve()), file_sha256(fold.checkpoint), fold.number, kind)
 
 
-def load_calibration(fold: FoldFolder, model: ModelIdentity, promise: Promise) -> Calibration | None:
-    """The fold's calibration if it has one (checked against the model and the promise), else None."""
+def load_calibration(
+    fold: FoldFolder, model: ModelIdentity, promise: Promise, score_id: str
+) -> Calibration | None:
+    """The fold's calibration if it has one, else None.
+
+    Checked against the model, the promise and the score the prediction gives (`score_id`, see
+    `methods.InferenceMethod.score_id`): pairs of another score would estimate nonsense.
+    """
     path = fold.calibration
     if not path.is_file():
         return None
     calibration = read_calibration(path, model.sha256)
+    if calibration.score != score_id:
+        raise InputError(
+            f"{path}: calibrated on the score '{calibration.score}', but this prediction gives "
+            f"'{score_id}'; predict as it was calibrated (without --anchors) or run `relunet calibrate` again"
+        )
     check_enough_pairs(len(calibration.pairs), promise, str(path))
     return calibration
 
 
 def add_decisions(rows: list[dict], calibration: Calibration, promise: Promise) -> float | None:
     """Add estimated_dice, dice_low, dice_high and review to each row (in place); the threshold."""
-    scores = np.array([r["C"] for r in rows])
+    scores = np.array([r["score"] for r in rows])
     decided = decide(calibration.column("score"), calibration.column("dice"), scores, promise)
     for i, row in enumerate(rows):
         row["estimated_dice"] = float(decided["estimated_dice"][i])
@@ -62,7 +74,7 @@ def shift_check(rows: list[dict], statistics: dict[str, dict[str, float]], calib
     """Compare the batch's scores and image statistics with the calibration cases'."""
     reference = {"score": calibration.column("score")}
     reference |= {n: calibration.column(n) for n in STATISTICS if all(n in p for p in calibration.pairs)}
-    batch = {"score": np.array([r["C"] for r in rows])}
+    batch = {"score": np.array([r["score"] for r in rows])}
     batch |= {n: np.array([statistics[r["case_id"]][n] for r in rows]) for n in STATISTICS}
     return batch_shift(reference, batch)
 

@@ -91,10 +91,12 @@ class InferenceMethod:
         flips: its model trains on randomly flipped inputs.
         anchor_source: "train" or "test" where it pairs the case with anchors, else None.
         own_way_of: the model kind it is the default method of, if any.
+        score_column: the per-case column of its default score (the `score` column).
     """
 
     n: int = 1
     how: ClassVar[str] = ""
+    score_column: ClassVar[str] = "C"
     model: ClassVar[str] = "relation"
     flips: ClassVar[bool] = False
     anchor_source: ClassVar[str | None] = None
@@ -103,6 +105,11 @@ class InferenceMethod:
     def passes(self, dims: int) -> int:
         """Forward passes of one network per input sample, for a `dims`-D model."""
         return 1
+
+    @property
+    def score_id(self) -> str:
+        """What its `score` is, e.g. "self_pair C": a calibration holds only for the same."""
+        return f"{self.how} {self.score_column}"
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -137,7 +144,8 @@ class SelfPair(InferenceMethod):
         per_class = dice_per_class(maps["union"] > 0.5, maps["inter"] > 0.5)
         scores = {f"class{k + 1}": float(c) for k, c in enumerate(per_class)} if len(per_class) > 1 else {}
         scores.update(relation_scores(maps))
-        return Prediction(case.case_id, maps, relation_confidence(maps["union"], maps["inter"]), scores)
+        confidence = relation_confidence(maps["union"], maps["inter"])
+        return Prediction(case.case_id, maps, confidence, scores, self.score_column)
 
 
 @register("unet")
@@ -153,7 +161,8 @@ class UNet(InferenceMethod):
         predictor.check(case)
         maps = predictor._maps(case, predictor._single)
         scores = {"band": band_agreement(maps["seg_a"])}
-        return Prediction(case.case_id, maps, mean_foreground_probability(maps["seg_a"]), scores)
+        confidence = mean_foreground_probability(maps["seg_a"])
+        return Prediction(case.case_id, maps, confidence, scores, self.score_column)
 
 
 @register("mcdropout")

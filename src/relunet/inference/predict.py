@@ -41,13 +41,21 @@ BatchFn = Callable[[torch.Tensor, np.ndarray], dict[str, torch.Tensor]]
 class Prediction:
     """Probability maps `(K, *S)` per head, in the case's own geometry, and the confidence.
 
-    `other_scores` holds further confidence scores of the same prediction (e.g. "pairwise").
+    `other_scores` holds further confidence scores of the same prediction (e.g. "pairwise");
+    `score_column` names the per-case column of the method's default score: "C" (`confidence`)
+    or "C_<name>" (`other_scores[name]`).
     """
 
     case_id: str
     maps: dict[str, np.ndarray]
     confidence: float
     other_scores: dict[str, float] = field(default_factory=dict)
+    score_column: str = "C"
+
+    @property
+    def score(self) -> float:
+        """The method's default score, the `score` column of the per-case tables."""
+        return self.confidence if self.score_column == "C" else self.other_scores[self.score_column[2:]]
 
     @property
     def mask(self) -> np.ndarray:

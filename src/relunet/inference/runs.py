@@ -31,7 +31,7 @@ from relunet.inference.decisions import (
     write_batch_record,
     write_case_files,
 )
-from relunet.inference.methods import method
+from relunet.inference.methods import InferenceMethod, method, own_method
 from relunet.inference.onnx_engine import check_engine, open_engine
 from relunet.inference.onnx_export import export_program, write_program
 from relunet.inference.predict import Prediction, Predictor
@@ -148,7 +148,8 @@ def predict_folder(
     predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
     folder = trained_fold(run, fold_number)
     model = ModelIdentity.of(folder, predictor.config.model.kind)
-    calibration = load_calibration(folder, model, promise)
+    wrapper = method(f"anchors_{anchor_source}", anchors) if anchors else own_method(model.kind, mc_samples)
+    calibration = load_calibration(folder, model, promise, wrapper.score_id)
     protected = _protected(run, source, predictor.config)
     check_apart(out, protected)
     folder = Path(out) if num_parts == 1 else Path(out) / part_folder_name(part_id, num_parts)
@@ -161,7 +162,7 @@ def predict_folder(
             pool = _training_cases(Path(run), predictor, fold_number)
         elif anchors:
             pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
-        rows, statistics = _predict_cases(predictor, cases, pool, anchors, anchor_source, seed, staging)
+        rows, statistics = _predict_cases(predictor, wrapper, cases, pool, seed, staging)
         threshold, shift = None, None
         if calibration is not None:
             threshold = add_decisions(rows, calibration, promise)
@@ -175,31 +176,27 @@ def predict_folder(
 
 def _predict_cases(
     predictor: Predictor,
+    wrapper: InferenceMethod,
     cases: list[Case],
     pool: list[Case],
-    anchors: int,
-    anchor_source: str,
     seed: int,
     out: Path,
 ) -> tuple[list[dict], dict[str, dict[str, float]]]:
-    """Segment each case; the table rows, most doubtful first, and each case's image statistics.
+    """Segment each case with `wrapper`; the table rows (most doubtful first), the image statistics.
 
     Masks go to `out/masks`; where the model has both relation heads, the voxels they disagree
-    on go to `out/disagreement`.
+    on go to `out/disagreement`. Anchors are drawn from `pool` by a generator per case.
     """
     label_sets = predictor.config.data.label_sets
-    wrapper = method(f"anchors_{anchor_source}", anchors) if anchors else None
     rows, statistics = [], {}
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="predict"):
-            if wrapper is not None:
-                prediction = wrapper.predict([predictor], case, pool, _case_rng(seed, case.case_id))
-            else:
-                prediction = predictor.predict(case)
+            prediction = wrapper.predict([predictor], case, pool, _case_rng(seed, case.case_id))
             path = write_mask(case, prediction.mask, label_sets, out / "masks")
             row = {
                 "case_id": case.case_id,
                 "C": prediction.confidence,
+                "score": prediction.score,
                 "foreground_voxels": int(prediction.mask.sum()),
                 "mask": str(path.relative_to(out)),
             }
@@ -210,7 +207,7 @@ def _predict_cases(
                 )
             rows.append(row)
             statistics[case.case_id] = image_statistics(case.image)
-    rows.sort(key=lambda r: (r["C"], r["case_id"]))
+    rows.sort(key=lambda r: (r["score"], r["case_id"]))
     return rows, statistics
 
 
@@ -237,9 +234,10 @@ def merge_parts(out: Path) -> list[dict]:
     for part in parts:
         with (part / CASES_NAME).open(newline="") as handle:
             rows += [
-                {**r, "C": float(r["C"]), "mask": f"{part.name}/{r['mask']}"} for r in csv.DictReader(handle)
+                {**r, "C": float(r["C"]), "score": float(r["score"]), "mask": f"{part.name}/{r['mask']}"}
+                for r in csv.DictReader(handle)
             ]
-    rows.sort(key=lambda r: (r["C"], r["case_id"]))
+    rows.sort(key=lambda r: (r["score"], r["case_id"]))
     with sole_writer(out / f".{CASES_NAME}.lock", str(out / CASES_NAME)):
         write_csv(out / CASES_NAME, rows)
     return rows
@@ -297,6 +295,7 @@ def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
         row.update({f"dice_seg_a_class{k + 1}": float(v) for k, v in enumerate(per_class)})
     row["predicted_fraction"] = float(prediction.mask.mean())
     row["C"] = prediction.confidence
+    row["score"] = prediction.score
     row.update({f"C_{name}": value for name, value in prediction.other_scores.items()})
     return row
 
