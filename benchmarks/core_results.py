@@ -85,6 +85,12 @@ RUNS = {
             ("relation_same50", {}, {"same_fraction": 0.5}, "half the pairs identical"),
             ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
             (
+                "relation_same10_augment",
+                {},
+                {"same_fraction": 0.1, "augment": True},
+                "a tenth of the pairs identical, augmented",
+            ),
+            (
                 "relation_independent_split",
                 {},
                 {"pairing": "independent", "relation_loss": "bce"},
