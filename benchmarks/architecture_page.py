@@ -59,14 +59,19 @@ WHERE_TO_ADD = """\
   (`Predictor` keeps batching, padding and slicing); a test in `tests/test_methods.py`. A line in
   `crossval.all_methods` gives it a table name in the cross-validation. A new model kind also needs
   `nets/build.py` and the ONNX export (`inference/onnx_export.py`, `inference/onnx_engine.py`).
-- **A score** (several modules today): the function in `confidence.py`, the call that fills
-  `Prediction.confidence` in the method's class in `inference/methods.py`, and, for a new column,
-  `inference/runs.py` (`case_row`) and `evaluation/summary.py`; a test in `tests/test_confidence.py`.
+- **A score** (one function and its entry): the function in `confidence.py` and its entry in the
+  scores a method returns (`relation_scores` for the self-pair, the `scores` of the method's class
+  in `inference/methods.py` otherwise); it becomes a `C_<name>` column of every per-case table, a
+  feature of the learned estimate (`evaluation/quality.py`) and a row of
+  `benchmarks/score_check.py`. Making it a method's default (the `score` column, what `calibrate`
+  and the review flag use) is its `score_column`. A test in `tests/test_confidence.py`.
+- **Augmentation** (one module): `training/augment.py`, batch transforms on the device drawn from
+  the seeded global generator; `batch_loss` keeps identical pairs identical.
 - **A dataset layout** (one module): an `_index_<layout>` function in `data/layouts.py` chosen by
   `index_dataset`; a test in `tests/test_data.py`.
 
-One-module changes today: a dataset layout and a method (on an existing model kind). A backbone is
-one module plus its name in `config.py`; a score is not yet a one-module change.
+One-module changes today: a dataset layout, a method (on an existing model kind), a score and an
+augmentation. A backbone is one module plus its name in `config.py`.
 """
 
 
