@@ -102,6 +102,7 @@ def write_prediction(root: Path, n_cases: int, dims: int = 2, shift: dict | None
         row = {
             "case_id": case_id,
             "C": c,
+            "score": c,
             "estimated_dice": c - 0.05,
             "dice_low": c - 0.2,
             "dice_high": min(1.0, c + 0.05),
@@ -235,7 +236,7 @@ def test_keyboard_moves_and_marks_cases_marks_survive_reload_and_export_as_csv(t
     assert [r["case_id"] for r in exported] == ids
     assert [r["decision"] for r in exported] == ["accept", "needs correction", "", "", ""]
     assert [r["flagged"] for r in exported] == ["true"] * 5
-    assert float(exported[0]["C"]) == 0.5 and float(exported[0]["estimated_dice"]) == pytest.approx(0.45)
+    assert float(exported[0]["score"]) == 0.5 and float(exported[0]["estimated_dice"]) == pytest.approx(0.45)
 
 
 def test_3d_page_shows_volume_mask_and_disagreement_in_niivue_and_loads_the_case_viewed(tmp_path, open_page):

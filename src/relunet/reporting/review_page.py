@@ -26,7 +26,7 @@ from relunet.reporting.review_media import picture_layers, volume_layers
 
 PAGE_NAME = "review.html"
 ESTIMATE_COLUMNS = ("estimated_dice", "dice_low", "dice_high", "review")
-REQUIRED_COLUMNS = ("case_id", "C", *ESTIMATE_COLUMNS, "mask")
+REQUIRED_COLUMNS = ("case_id", "score", *ESTIMATE_COLUMNS, "mask")
 PLACEHOLDER = re.compile(r"\{\{([A-Z]+)\}\}")
 #: the p-values of the batch check shown beside a shift warning, by key of prediction.json's "shift"
 SHIFT_PVALUES = {"score_pvalue": "scores", "image_pvalue": "images", "pvalue": "smallest (corrected)"}
@@ -91,7 +91,7 @@ def load_case(pred_dir: Path, row: dict) -> dict:
     return {
         "id": case_id,
         "kind": "3d" if kind == "nifti" else "2d",
-        "C": _number(row, "C", pred_dir),
+        "score": _number(row, "score", pred_dir),
         "estimated": _number(row, "estimated_dice", pred_dir),
         "low": _number(row, "dice_low", pred_dir),
         "high": _number(row, "dice_high", pred_dir),
@@ -127,7 +127,7 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
     flagged = sum(c["flagged"] for c in cases)
     threshold = promise.get("threshold")
     rule = (
-        f"confidence C below {threshold:.3f}"
+        f"score below {threshold:.3f}"
         if threshold is not None
         else "no threshold keeps this promise with these calibration cases, so every case is flagged"
     )
@@ -158,7 +158,7 @@ def render_warning(shift: dict) -> str:
 
 
 def render_row(index: int, case: dict) -> str:
-    """One table row: rank, case, C, estimated Dice with interval, flag, decision (filled by the script)."""
+    """One table row: rank, case, score, estimated Dice and interval, flag, decision (set by the script)."""
     flag = '<span class="flag">⚑ flagged</span>' if case["flagged"] else '<span class="ok">–</span>'
     interval = f"{_fmt(case['low'], 2)}–{_fmt(case['high'], 2)}"
     dice = f"{_fmt(case['estimated'], 2)} <span class='interval'>({interval})</span>"
@@ -166,14 +166,14 @@ def render_row(index: int, case: dict) -> str:
     return (
         f'<tr data-case="{html.escape(case["id"])}" class="{classes}">'
         f'<td class="rank">{index + 1}</td><td class="case">{html.escape(case["id"])}</td>'
-        f'<td class="num">{_fmt(case["C"], 3)}</td><td class="num">{dice}</td>'
+        f'<td class="num">{_fmt(case["score"], 3)}</td><td class="num">{dice}</td>'
         f'<td>{flag}</td><td class="decision"></td></tr>'
     )
 
 
 def page_key(record: dict, cases: list[dict]) -> str:
     """The page's identity for the browser's saved marks: a hash of the cases, their scores and the model."""
-    identity = [[c["id"], c["C"] if math.isfinite(c["C"]) else None, c["sha256"]] for c in cases]
+    identity = [[c["id"], c["score"] if math.isfinite(c["score"]) else None, c["sha256"]] for c in cases]
     text = json.dumps([identity, record.get("model")], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
