@@ -40,6 +40,9 @@ SCHEDULE = {"epochs": 40, "lr_step": 8}
 DATASETS = {
     "hippocampus": ("Task04_Hippocampus", {"dims": 2}, SCHEDULE),
     "hippocampus_2class": ("Task04_Hippocampus", {"dims": 2, "label_sets": ((1,), (2,))}, SCHEDULE),
+    # every model trained with augmentation (rotation, zoom, intensity, noise)
+    "hippocampus_augmented": ("Task04_Hippocampus", {"dims": 2}, {**SCHEDULE, "augment": True}),
+    "isic_augmented": ("ISIC2017_Task1_256", {"image_size": 128}, {**SCHEDULE, "augment": True}),
     "isic": ("ISIC2017_Task1_256", {"image_size": 128}, SCHEDULE),
     # the paper's schedule length (100 epochs, lr halved every 20), for a GPU: does the
     # Relation U-Net's Dice gap to the U-Net on ISIC close with longer training?
