@@ -113,6 +113,10 @@ RUNS = {
     "isic_relation": ("isic", {}, {"image_size": 128}, {}, "Relation U-Net, defaults, 128 px"),
     "isic_unet": ("isic", {"kind": "unet"}, {"image_size": 128}, {}, "U-Net baseline, 128 px"),
 }
+FORTY_EPOCH_NOTE = (
+    "The `_40ep_` rows (the recipe ablation) ran up to four at a time, one thread each, on the 2 "
+    "cores, so their train minutes are not comparable with each other or with the other rows."
+)
 PAPER_NOTE = (
     "The paper reports a U-Net Dice of 82.76 on MSD Hippocampus (its Table 2, 5-fold); "
     "its other numbers are for LiTS, BraTS 2018 and ISIC 2018."
@@ -196,6 +200,8 @@ def render(results: Path = RESULTS) -> str:
             f"| {s['aurc']:.3f} | {r['epochs']} | {r['train_seconds'] / 60:.1f} min | {r['hardware']} |"
         )
     lines += ["", PAPER_NOTE, ""]
+    if any("_40ep_" in r["name"] for r in rows):
+        lines += [FORTY_EPOCH_NOTE, ""]
     lines += [
         "Mean Dice of the most confident d % of test cases:",
         "",
@@ -249,7 +255,8 @@ def _score_tables(results: Path, rows: list[dict]) -> list[str]:
             "| --- |" + " ---: |" * len(SCORES),
         ]
         for name, found in entries.items():
-            cells = [f"{found[c][metric]:.3f}" if c in found else "—" for c in SCORES]
+            digits = 4 if metric == "eaurc" else 3
+            cells = [f"{found[c][metric]:.{digits}f}" if c in found else "—" for c in SCORES]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
