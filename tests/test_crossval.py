@@ -271,6 +271,12 @@ def test_a_continued_crossval_must_have_the_same_settings(tmp_path):
     with pytest.raises(InputError, match=r"made with other settings \(train.epochs, train.augment\)"):
         crossval_module._claim_settings(out, settings(epochs=4, augment=True))
     assert CrossvalFolder(out).config_path.read_text() == saved
+    older = saved.replace("  augment: false\n", "")  # written before augmentation existed
+    assert older != saved
+    CrossvalFolder(out).config_path.write_text(older)
+    crossval_module._claim_settings(out, settings(epochs=3))  # missing = the default: continues
+    with pytest.raises(InputError, match=r"\(train.augment\)"):
+        crossval_module._claim_settings(out, settings(epochs=3, augment=True))
     CrossvalFolder(out).config_path.write_text("{: not yaml")
     with pytest.raises(InputError, match="crossval.yaml: not readable"):
         crossval_module._claim_settings(out, settings(epochs=3))

@@ -204,13 +204,23 @@ def _claim_settings(out: Path, settings: dict) -> None:
         write_text(folder.config_path, yaml.safe_dump(settings, sort_keys=False))
 
 
+#: what a setting missing from an older crossval.yaml was: the default of its section
+SECTION_DEFAULTS = {"data": DataConfig(), "train": TrainConfig()}
+
+
 def _differences(saved: dict, settings: dict) -> list[str]:
-    """`section.name` of every setting that differs, the data folder's path left out."""
+    """`section.name` of every setting that differs, the data folder's path left out.
+
+    A setting an older folder did not record (added to relunet since) counts as its default.
+    """
     differ = []
     for key, value in settings.items():
         old = saved.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            differ += [f"{key}.{k}" for k, v in value.items() if k != "path" and old.get(k) != v]
+            defaults = json.loads(json.dumps(asdict(SECTION_DEFAULTS[key])))
+            differ += [
+                f"{key}.{k}" for k, v in value.items() if k != "path" and old.get(k, defaults.get(k)) != v
+            ]
         elif old != value:
             differ.append(key)
     return differ
