@@ -85,6 +85,12 @@ RUNS = {
             ("relation_same50", {}, {"same_fraction": 0.5}, "half the pairs identical"),
             ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
             (
+                "relation_augment_jitter",
+                {},
+                {"augment": True, "jitter_identical": True},
+                "augmented, identical pairs augmented apart",
+            ),
+            (
                 "relation_same10_augment",
                 {},
                 {"same_fraction": 0.1, "augment": True},

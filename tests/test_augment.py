@@ -88,3 +88,15 @@ def test_identical_pairs_stay_identical_under_augmentation():
     same = first == partners
     assert torch.equal(x1[same], x2[same])
     assert not torch.equal(x1[~same], x2[~same])
+
+
+def test_identical_pairs_can_be_augmented_apart():
+    torch.manual_seed(0)
+    images, targets = _discs(6, (24, 20))
+    data = TrainingSet(images + torch.randn_like(images), targets, np.full(6, 0.5))
+    first = np.arange(6)
+    model = _Recorder()
+    batch_loss(model, True, data, first, first, SegmentationLoss(), affine=True, keep_identical=False)
+    x1, x2 = model.inputs
+    differs = ~(x1 == x2).flatten(1).all(1)
+    assert differs.sum() >= 3  # each input is transformed with chance 1/2 per transform

@@ -68,6 +68,9 @@ def train(
         bool | None,
         typer.Option("--augment/--no-augment", help="Random rotation, zoom, intensity and noise."),
     ] = None,
+    jitter_identical: Annotated[
+        bool, typer.Option("--jitter-identical", help="Augment the two inputs of an x1 = x2 pair apart.")
+    ] = False,
     device: Device = "auto",
 ) -> None:
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
@@ -92,6 +95,7 @@ def train(
             compile=compile_model or None,
             flips=flips or None,
             augment=augment,
+            jitter_identical=jitter_identical or None,
         )
         data_cfg = _given(
             dims=dims,

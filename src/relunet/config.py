@@ -99,6 +99,9 @@ class TrainConfig:
         augment: random rotation and zoom, intensity gain and shift, and noise on each training
             input (`relunet.training.augment`; configs written before there was a choice load
             as False).
+        jitter_identical: augment the two inputs of an identical pair apart, so that the
+            union and intersection heads learn near-identical pairs whose masks differ a little
+            (with `augment` or `flips`); False keeps them identical.
     """
 
     epochs: int = 100
@@ -117,6 +120,7 @@ class TrainConfig:
     compile: bool = False
     flips: bool = False
     augment: bool = False
+    jitter_identical: bool = False
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ def fit(
                         criterion,
                         cfg.flips,
                         cfg.augment,
+                        not cfg.jitter_identical,
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -183,12 +184,14 @@ def batch_loss(
     criterion: SegmentationLoss,
     flips: bool = False,
     affine: bool = False,
+    keep_identical: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one batch (data already on the model's device).
 
     Four heads on pairs for the Relation U-Net, one head otherwise. Each input and its target
-    are augmented (`augment.augment_batch` with `flips`, `affine`); an identical pair
-    (`x2 = x1`) stays identical, the same augmented image on both inputs.
+    are augmented (`augment.augment_batch` with `flips`, `affine`); with `keep_identical` an
+    identical pair (`x2 = x1`) stays identical, the same augmented image on both inputs,
+    otherwise its two inputs are augmented apart.
     """
     if not takes_pairs:
         index = torch.from_numpy(first)
@@ -198,7 +201,7 @@ def batch_loss(
     index = torch.from_numpy(np.concatenate([first, partners]))
     images, targets = augment_batch(data.images[index], data.targets[index], flips, affine)
     (x1, x2), (s1, s2) = images.chunk(2), targets.chunk(2)
-    if flips or affine:
+    if keep_identical and (flips or affine):
         same = torch.from_numpy(first == partners).to(x1.device).view(-1, *[1] * (x1.ndim - 1))
         x2, s2 = torch.where(same, x1, x2), torch.where(same, s1, s2)
     loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
