@@ -258,6 +258,7 @@ def test_a_continued_crossval_must_have_the_same_settings(tmp_path):
 
     def settings(**train) -> dict:
         data = asdict(DataConfig(path=str(tmp_path / "data"), folds=2))
+        train = {"augment": False, **train}
         return {"backbone": "basicunet", "data": data, "train": asdict(TrainConfig(**train)), "seed": 0}
 
     out = tmp_path / "cv"
@@ -274,9 +275,9 @@ def test_a_continued_crossval_must_have_the_same_settings(tmp_path):
     older = saved.replace("  augment: false\n", "")  # written before augmentation existed
     assert older != saved
     CrossvalFolder(out).config_path.write_text(older)
-    crossval_module._claim_settings(out, settings(epochs=3))  # missing = the default: continues
+    crossval_module._claim_settings(out, settings(epochs=3, augment=False))  # missing = as then: continues
     with pytest.raises(InputError, match=r"\(train.augment\)"):
-        crossval_module._claim_settings(out, settings(epochs=3, augment=True))
+        crossval_module._claim_settings(out, settings(epochs=3, augment=None))  # today's default differs
     CrossvalFolder(out).config_path.write_text("{: not yaml")
     with pytest.raises(InputError, match="crossval.yaml: not readable"):
         crossval_module._claim_settings(out, settings(epochs=3))

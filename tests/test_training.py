@@ -200,3 +200,21 @@ def test_mixed_precision_and_channels_last_paths_train(msd, tmp_path):
         train=TrainConfig(epochs=1, samples_per_epoch=8, batch_size=4, amp=True, channels_last=True),
     )
     assert np.isfinite(history[0]["loss"])
+
+
+def test_only_the_baselines_augment_unless_told_and_old_configs_did_not(pictures, tmp_path):
+    for kind, expected in (("relation", False), ("unet", True)):
+        _train(pictures, tmp_path / kind, epochs=1, kind=kind)
+        assert load_config(tmp_path / kind / "config.yaml").train.augment is expected
+    told = train_fold(
+        pictures,
+        tmp_path / "told",
+        device="cpu",
+        model=ModelConfig(**SMALL),
+        data_cfg=DataConfig(folds=3),
+        train=TrainConfig(epochs=1, samples_per_epoch=8, batch_size=4, augment=True),
+    )
+    assert told and load_config(tmp_path / "told" / "config.yaml").train.augment is True
+    older = RunConfig().to_dict()
+    del older["train"]["augment"]  # a config written before augmentation existed
+    assert RunConfig.from_dict(older).train.augment is False

@@ -34,7 +34,7 @@ import torch
 import yaml
 
 from relunet.atomic import atomic_path, remove_temporaries, write_csv, write_json, write_text
-from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges
+from relunet.config import BEFORE_IT_EXISTED, DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
@@ -204,20 +204,23 @@ def _claim_settings(out: Path, settings: dict) -> None:
         write_text(folder.config_path, yaml.safe_dump(settings, sort_keys=False))
 
 
-#: what a setting missing from an older crossval.yaml was: the default of its section
+#: what a setting missing from an older crossval.yaml was: the default of its section, or what
+#: relunet did before the setting existed
 SECTION_DEFAULTS = {"data": DataConfig(), "train": TrainConfig()}
 
 
 def _differences(saved: dict, settings: dict) -> list[str]:
     """`section.name` of every setting that differs, the data folder's path left out.
 
-    A setting an older folder did not record (added to relunet since) counts as its default.
+    A setting an older folder did not record (added to relunet since) counts as what it was then.
     """
     differ = []
     for key, value in settings.items():
         old = saved.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            defaults = json.loads(json.dumps(asdict(SECTION_DEFAULTS[key])))
+            defaults = json.loads(
+                json.dumps({**asdict(SECTION_DEFAULTS[key]), **BEFORE_IT_EXISTED.get(key, {})})
+            )
             differ += [
                 f"{key}.{k}" for k, v in value.items() if k != "path" and old.get(k, defaults.get(k)) != v
             ]

@@ -9,7 +9,15 @@ from pathlib import Path
 import torch
 
 from relunet.atomic import remove_temporaries
-from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges, save_config
+from relunet.config import (
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    check_ranges,
+    default_augment,
+    save_config,
+)
 from relunet.data.layouts import DatasetIndex, index_dataset
 from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
@@ -114,13 +122,15 @@ def _run_config(
     """The given sections (None: the defaults) at the data's path, checked; then what the data fixes.
 
     The data fixes the channels and the classes (label sets). The backbone's widths are written
-    out, so that the saved config rebuilds the same model.
+    out, so that the saved config rebuilds the same model, and so is whether it augments
+    (`default_augment` where not given).
     """
     config = RunConfig(
         model or ModelConfig(), replace(data_cfg or DataConfig(), path=str(data)), train or TrainConfig()
     )
     check_ranges(config)
     label_sets = config.data.label_sets or binary_label_sets(index.labels)
+    augment = default_augment(config.model.kind) if config.train.augment is None else config.train.augment
     return config.with_overrides(
         model={
             "in_channels": int(cases[0].image.shape[0]),
@@ -129,6 +139,7 @@ def _run_config(
             "features": model_features(config.model),
         },
         data={"label_sets": label_sets},
+        train={"augment": augment},
     )
 
 
