@@ -94,7 +94,7 @@ def test_trained_fold_is_not_overwritten_without_resume(msd, tmp_path):
     _train(msd, tmp_path / "run", epochs=1)
     with pytest.raises(InputError, match="already trained"):
         _train(msd, tmp_path / "run", epochs=1)
-    with pytest.raises(InputError, match=r"other settings \(model\.kind\)"):
+    with pytest.raises(InputError, match=r"other settings \(model\.kind, train\.augment\)"):
         train_fold(
             msd,
             tmp_path / "run",
