@@ -13,7 +13,6 @@ those of `benchmarks/backbones.py`).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import time
@@ -24,6 +23,7 @@ from relunet.atomic import write_json, write_text
 from relunet.config import DataConfig, ModelConfig, TrainConfig
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
+from relunet.evaluation.summary import read_case_table
 from relunet.inference.runs import evaluate_folder
 from relunet.rundir import CONFIG_NAME, HISTORY_NAME, RunFolder
 from relunet.training.run import train_fold
@@ -233,7 +233,7 @@ def _score_tables(results: Path, rows: list[dict]) -> list[str]:
     """Spearman and e-AURC of every one-pass score, for the runs whose per_case.csv has them."""
     entries = {}
     for r in rows:
-        cases = read_rows_csv(results / r["name"] / "per_case.csv")
+        cases = read_case_table(results / r["name"] / "per_case.csv", f"run it again: --only {r['name']}")
         if "C_band" in cases[0]:
             found = compare({r["name"]: cases}, {r["name"]: inner_folds(len(cases))})
             entries[r["name"]] = {e["score"]: e for e in found}
@@ -265,14 +265,6 @@ def _score_tables(results: Path, rows: list[dict]) -> list[str]:
             cells = [f"{found[c][metric]:.{digits}f}" if c in found else "—" for c in SCORES]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
-
-
-def read_rows_csv(path: Path) -> list[dict]:
-    """A per_case.csv as dicts, numbers as floats."""
-    with path.open(newline="") as handle:
-        return [
-            {k: v if k == "case_id" else float(v) for k, v in row.items()} for row in csv.DictReader(handle)
-        ]
 
 
 def _num(value: float | None) -> str:

@@ -56,16 +56,19 @@ def read_per_case(folder: Path, method: str) -> list[dict]:
     """
     rows = []
     for fold_folder in CrossvalFolder(Path(folder)).method_folds(method):
-        fold = fold_folder.number
-        try:
-            with fold_folder.per_case.open(newline="") as handle:
-                for row in csv.DictReader(handle):
-                    rows.append(
-                        {"fold": fold, **{k: v if k == "case_id" else float(v) for k, v in row.items()}}
-                    )
-        except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as err:
-            raise InputError(
-                f"{fold_folder.per_case}: damaged per-case table ({type(err).__name__}); delete "
-                f"{fold_folder.per_case.parent} and run `relunet crossval` again to evaluate that fold anew"
-            ) from err
+        anew = "and run `relunet crossval` again to evaluate that fold anew"
+        fix = f"delete {fold_folder.per_case.parent} {anew}"
+        rows += [{"fold": fold_folder.number, **row} for row in read_case_table(fold_folder.per_case, fix)]
     return rows
+
+
+def read_case_table(path: Path, fix: str) -> list[dict]:
+    """The rows of one per-case table (numbers as floats); a damaged one is an `InputError` saying `fix`."""
+    try:
+        with path.open(newline="") as handle:
+            return [
+                {k: v if k == "case_id" else float(v) for k, v in row.items()}
+                for row in csv.DictReader(handle)
+            ]
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError) as err:
+        raise InputError(f"{path}: damaged per-case table ({type(err).__name__}); {fix}") from err
