@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from conftest import TINY_TRAIN, write_msd, write_pictures
-from PIL import Image
+from PIL import ExifTags, Image
 
 from relunet.config import DataConfig
 from relunet.data.layouts import index_dataset, index_input, load_case
@@ -141,6 +141,20 @@ def test_picture_modes_read_as_gray_or_colour(tmp_path, mode):
     assert image.shape == expected.shape
     tolerance = 12 if mode == "CMYK" else 0
     assert np.abs(image.astype(np.int64) - expected).max() <= tolerance
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_picture_and_mask_are_read_as_their_exif_orientation_shows_them(tmp_path, suffix):
+    """Orientation 6: stored unrotated, shown turned 90 degrees clockwise."""
+    gray = np.repeat(np.arange(0, 240, 40, dtype=np.uint8)[:, None], 9, axis=1)  # (6, 9), rows differ
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    Image.fromarray(gray).save(tmp_path / f"x.{suffix}", exif=exif, quality=100)
+    Image.fromarray(LABELS).save(tmp_path / "m.png", exif=exif)
+    image = read_image2d(tmp_path / f"x.{suffix}")
+    assert image.shape == (1, 9, 6)
+    assert np.abs(image[0].astype(int) - np.rot90(gray, -1)).max() <= 3
+    np.testing.assert_array_equal(read_mask2d(tmp_path / "m.png"), np.rot90(LABELS, -1))
 
 
 @pytest.mark.parametrize("transparency", [False, True])

@@ -11,7 +11,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from relunet.atomic import atomic_path
 from relunet.errors import InputError, first_line
@@ -211,6 +211,7 @@ def _open_picture(path: Path) -> Image.Image:
         if Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
             raise _too_many_pixels(path, f"{img.width} x {img.height}")
         img.load()
+        img = _upright(img)
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError for bad files
         if img is not None:
             img.close()
@@ -223,6 +224,17 @@ def _open_picture(path: Path) -> Image.Image:
             "replace it with a complete copy or remove it"
         ) from err
     return img
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The picture as a viewer shows it: turned by its EXIF orientation tag, if it has one.
+
+    Cameras store a turned photo unrotated with a tag; the expert drew the mask on the turned view.
+    """
+    if img.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return img
+    with img:
+        return ImageOps.exif_transpose(img)
 
 
 def _too_many_pixels(path: Path, detail: str) -> InputError:
