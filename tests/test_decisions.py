@@ -10,6 +10,7 @@ from PIL import Image
 from test_cli import TINY, assert_clean_failure, invoke, read_rows
 
 from relunet.data.synthetic import write_synthetic_dataset
+from relunet.reporting.console import prediction_lines
 
 
 def labelled_pictures(root: Path, n_cases: int, seed: int) -> Path:
@@ -76,6 +77,22 @@ def test_predict_on_a_calibrated_run_decides_per_case(calibrated, tmp_path):
     batch = json.loads((out / "prediction.json").read_text())
     assert batch["calibrated"] and batch["n_flagged"] == sum(r["review"] == "True" for r in rows)
     assert batch["promise"]["risk"] == 0.1 and "pvalue" in batch["shift"]
+
+
+@pytest.mark.parametrize("threshold, said", [(0.8, "2 flagged for review: among"), (None, "all 3 flagged")])
+def test_console_says_why_every_case_is_flagged(tmp_path, threshold, said):
+    promise = {"threshold": threshold, "words": "among cases not flagged, ..."}
+    n_flagged = 2 if threshold else 3
+    record = {
+        "n_cases": 3,
+        "calibrated": True,
+        "n_flagged": n_flagged,
+        "promise": promise,
+        "shift": {"warn": False},
+    }
+    (tmp_path / "prediction.json").write_text(json.dumps(record))
+    lines = prediction_lines(tmp_path)
+    assert said in lines and ("calibrate with more labelled cases" in lines) == (threshold is None)
 
 
 def test_a_stricter_promise_flags_at_least_as_many(calibrated, tmp_path):

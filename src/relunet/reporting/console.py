@@ -57,7 +57,15 @@ def prediction_lines(folder: Path) -> str:
     record = json.loads((folder / "prediction.json").read_text())
     lines = [f"{record['n_cases']} cases written to {folder}"]
     if record["calibrated"]:
-        lines.append(f"{record['n_flagged']} flagged for review: {record['promise']['words']}")
+        promise = record["promise"]
+        if promise["threshold"] is None:
+            lines.append(
+                f"all {record['n_flagged']} flagged for review: no threshold keeps the promise "
+                f"({promise['words']}) with these calibration cases; calibrate with more labelled "
+                "cases, or loosen --risk / --delta"
+            )
+        else:
+            lines.append(f"{record['n_flagged']} flagged for review: {promise['words']}")
         if record["shift"]["warn"]:
             lines.append(f"warning: {record['shift']['message']}")
     else:
