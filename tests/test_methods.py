@@ -121,3 +121,19 @@ def test_prediction_precision_follows_the_run_on_a_gpu_only():
     config = RunConfig().with_overrides(train={"amp": True})
     assert Predictor(build_model(config.model), config, cpu).amp is False
     assert Predictor(build_model(config.model), config, cpu, amp=True).amp is True
+
+
+def test_the_paper_s1s2_column_is_the_dice_of_the_mean_map_not_the_mean_dice():
+    """seg_a misses a pixel seg_b is sure of: the mean map has it (Dice 1; the mean of the Dices is not)."""
+    from relunet.inference.runs import case_row
+
+    truth = np.zeros((1, 4, 4), dtype=np.uint8)
+    truth[0, :, :2] = 1
+    seg_a = np.where(truth, 0.9, 0.0)
+    seg_a[0, 0, 0] = 0.2  # a miss that seg_b's confidence outweighs in the mean
+    seg_b = np.where(truth, 0.9, 0.3)
+    maps = {"seg_a": seg_a, "seg_b": seg_b, "union": seg_b, "inter": seg_a}
+    case = Case("c", np.zeros((1, 4, 4), np.float32), truth[0], Path("c.png"), "image2d")
+    row = case_row(case, Prediction("c", maps, 0.5), truth)
+    assert row["dice_seg_a"] == pytest.approx(2 * 7 / 15)
+    assert row["dice_s1s2"] == 1.0 and "dice_mean" not in row

@@ -283,13 +283,17 @@ def evaluate_folder(
 
 
 def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
-    """Per-case metrics: Dice of every predicted map against the ground truth, and C."""
+    """Per-case metrics: Dice of every predicted map against the ground truth, and C.
+
+    With two segmentation heads, `dice_s1s2` is the Dice of their mean map, the paper's (s1+s2)/2.
+    """
     truth = target.astype(bool)
     row: dict = {"case_id": case.case_id}
     for head, maps in prediction.maps.items():
         row[f"dice_{head}"] = float(dice_per_class(maps > 0.5, truth).mean())
     if "seg_b" in prediction.maps:
-        row["dice_mean"] = (row["dice_seg_a"] + row["dice_seg_b"]) / 2
+        mean = (prediction.maps["seg_a"] + prediction.maps["seg_b"]) / 2
+        row["dice_s1s2"] = float(dice_per_class(mean > 0.5, truth).mean())
     if len(truth) > 1:
         per_class = dice_per_class(prediction.mask, truth)
         row.update({f"dice_seg_a_class{k + 1}": float(v) for k, v in enumerate(per_class)})

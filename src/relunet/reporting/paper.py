@@ -9,7 +9,7 @@ COLUMNS = {
     "unet": ("U-Net", "unet", "dice_seg_a"),
     "s1": ("s1", "relation_self_pair", "dice_seg_a"),
     "s2": ("s2", "relation_self_pair", "dice_seg_b"),
-    "mean": ("(s1+s2)/2", "relation_self_pair", "dice_mean"),
+    "mean": ("(s1+s2)/2", "relation_self_pair", "dice_s1s2"),
     "union": ("union", "relation_self_pair", "dice_union"),
     "inter": ("intersection", "relation_self_pair", "dice_inter"),
     "mcdropout_n200": ("MC dropout n = 200", "mcdropout_n200", "dice_seg_a"),
