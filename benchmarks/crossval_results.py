@@ -28,7 +28,7 @@ from relunet.crossval import aggregate, all_methods, crossval, evaluated, select
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.reporting.page import FIGURES, build_report
-from relunet.reporting.paper import render_beside_paper
+from relunet.reporting.paper import published, render_beside_paper
 from relunet.reporting.tables import read_summary, render_tables
 from relunet.rundir import CrossvalFolder, MethodFold
 
@@ -48,9 +48,14 @@ DATASETS = {
     # Relation U-Net's Dice gap to the U-Net on ISIC close with longer training?
     "isic_100_epochs": ("ISIC2017_Task1_256", {"image_size": 128}, {"epochs": 100, "lr_step": 20}),
 }
-#: the paper's published Dice (Tables 1 and 2), and which of its datasets each of ours stands beside
-PAPER_NUMBERS = ROOT / "benchmarks" / "paper_numbers.json"
-PAPER_DATASETS = {"hippocampus": "Hippocampus", "isic": "ISIC (2018)", "isic_100_epochs": "ISIC (2018)"}
+#: which of the paper's datasets each of ours stands beside
+PAPER_DATASETS = {
+    "hippocampus": "Hippocampus",
+    "hippocampus_augmented": "Hippocampus",
+    "isic": "ISIC (2018)",
+    "isic_augmented": "ISIC (2018)",
+    "isic_100_epochs": "ISIC (2018)",
+}
 
 
 def main() -> None:
@@ -255,7 +260,7 @@ def _beside_paper(docs: Path) -> str:
         for name, dataset in PAPER_DATASETS.items()
         if (docs / name / "summary.json").is_file()
     }
-    return render_beside_paper(json.loads(PAPER_NUMBERS.read_text()), ours)
+    return render_beside_paper(published(), ours)
 
 
 #: the baselines whose confidence the Relation U-Net's self-pair score is held against, in order

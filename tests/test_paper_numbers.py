@@ -1,12 +1,10 @@
-import json
 from pathlib import Path
 
 import pytest
 
-from relunet.reporting.paper import COLUMNS, render_beside_paper
+from relunet.reporting.paper import COLUMNS, paper_seg_a_dice, published, render_beside_paper
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER_JSON = ROOT / "benchmarks" / "paper_numbers.json"
 PAPER_MD = ROOT.parent / "shared" / "PAPER_NUMBERS.md"
 
 
@@ -25,19 +23,19 @@ def _markdown_table(text: str, title: str) -> dict[str, dict[str, list[float]]]:
 def test_transcribed_numbers_are_the_papers():
     text = PAPER_MD.read_text()
     table1, table2 = _markdown_table(text, "## Table 1"), _markdown_table(text, "## Table 2")
-    ours = json.loads(PAPER_JSON.read_text())["datasets"]
+    ours = published()["datasets"]
     assert set(ours) == set(table1) == set(table2)
-    for dataset, published in ours.items():
+    for dataset, printed in ours.items():
         row1, row2 = table1[dataset], table2[dataset]
-        assert [published[k] for k in ("unet", "s1", "s2", "mean", "union", "inter")] == list(row1.values())
-        assert published["unet"] == row2["U-Net"]
-        assert published["mcdropout_n200"] == list(row2.values())[1]
-        assert published["anchors_train_n200"] == list(row2.values())[3]
-        assert published["anchors_test_n200"] == list(row2.values())[4]
+        assert [printed[k] for k in ("unet", "s1", "s2", "mean", "union", "inter")] == list(row1.values())
+        assert printed["unet"] == row2["U-Net"]
+        assert printed["mcdropout_n200"] == list(row2.values())[1]
+        assert printed["anchors_train_n200"] == list(row2.values())[3]
+        assert printed["anchors_test_n200"] == list(row2.values())[4]
 
 
 def test_render_puts_ours_in_percent_beside_the_paper():
-    paper = json.loads(PAPER_JSON.read_text())
+    paper = published()
     summary = {
         "unet": {"dice_seg_a_mean_mean": 0.8722, "dice_seg_a_mean_std": 0.0136},
         "relation_self_pair": {"dice_seg_a_mean_mean": 0.9, "dice_seg_a_mean_std": 0.01},
@@ -48,3 +46,11 @@ def test_render_puts_ours_in_percent_beside_the_paper():
     assert "| Hippocampus | paper | 82.76 ± 0.42 |" in page
     header = next(line for line in page.splitlines() if line.startswith("| dataset"))
     assert header.count("|") == len(COLUMNS) + 3
+
+
+def test_per_dataset_tables_take_the_papers_seg_a_numbers_for_the_same_data_only():
+    hippocampus = paper_seg_a_dice("Task04_Hippocampus")
+    assert hippocampus["unet"] == pytest.approx(0.8276)
+    assert hippocampus["relation_self_pair"] == pytest.approx(0.8288)
+    assert hippocampus["relation_anchors_test_n200"] == pytest.approx(0.8312)
+    assert paper_seg_a_dice("ISIC2017_Task1_256") == {}  # the paper used ISIC 2018

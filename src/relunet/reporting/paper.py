@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+#: the paper's Tables 1 and 2 as printed: Dice in %, `[mean, std]` per column and dataset
+PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.json")
+#: our dataset folder -> the paper's dataset, where they are the same data
+SAME_DATA = {"Task04_Hippocampus": "Hippocampus"}
+#: the paper's column holding each of our methods' Dice of `seg_a` (s1: the first input's head)
+SEG_A_COLUMN = {
+    "unet": "unet",
+    "relation_self_pair": "s1",
+    "mcdropout_n200": "mcdropout_n200",
+    "relation_anchors_train_n200": "anchors_train_n200",
+    "relation_anchors_test_n200": "anchors_test_n200",
+}
 
 #: the paper's column -> (its heading, our method, our per-case Dice column)
 COLUMNS = {
@@ -18,10 +34,25 @@ COLUMNS = {
 }
 
 
+@cache
+def published() -> dict:
+    """`paper_numbers.json`: source, note and the numbers per paper dataset."""
+    return json.loads(PAPER_NUMBERS.read_text())
+
+
+def paper_seg_a_dice(dataset_folder: str) -> dict[str, float]:
+    """The paper's mean Dice (a fraction) per method of ours, for a dataset folder it also used.
+
+    Empty for data the paper did not use (ISIC 2017 is not its ISIC 2018).
+    """
+    numbers = published()["datasets"].get(SAME_DATA.get(dataset_folder, ""), {})
+    return {method: numbers[column][0] / 100 for method, column in SEG_A_COLUMN.items() if column in numbers}
+
+
 def render_beside_paper(paper: Mapping, ours: Mapping[str, tuple[str, Mapping]]) -> str:
     """A markdown section: per paper dataset, the paper's row and a row per cross-validation of ours.
 
-    `paper` is `benchmarks/paper_numbers.json` (Dice in %, `[mean, std]` per column);
+    `paper` is `published()` (Dice in %, `[mean, std]` per column);
     `ours` maps a cross-validation's name to (the paper dataset it stands beside, its
     `summary.json`). Our values are the mean ± std over folds of each fold's mean Dice, in %.
     """

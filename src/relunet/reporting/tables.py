@@ -14,10 +14,9 @@ from pathlib import Path
 
 from relunet.errors import InputError, first_line
 from relunet.evaluation.summary import COVERAGES, FAILURE_THRESHOLD
+from relunet.reporting.paper import paper_seg_a_dice
 from relunet.rundir import CrossvalFolder, fold_number
 
-#: numbers the paper reports for the datasets shared here (Dice of seg_a), by dataset folder name
-PAPER_DICE = {"Task04_Hippocampus": {"unet": 0.8276}}
 RELATION = "relation_self_pair"
 #: a method's name, which is also its folder under methods/
 METHOD = re.compile(r"[A-Za-z0-9_]+")
@@ -177,7 +176,7 @@ def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence
     `calls` (runs.json): if they all ran on one kind of hardware, the folds evaluated before the
     hardware was recorded per fold ran there.
     """
-    paper = PAPER_DICE.get(dataset, {}) if classes == 1 else {}
+    paper = paper_seg_a_dice(dataset) if classes == 1 else {}
     lines = [f"# Cross-validation on {dataset}{classes_note(classes)}", ""]
     if RELATION in summary:
         r = summary[RELATION]
