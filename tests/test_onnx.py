@@ -82,6 +82,10 @@ def test_onnxruntime_gives_the_same_confidence_and_masks(exported, tmp_path):
     sizes = {Image.open(p).size for p in images.iterdir()}
     assert sizes == {(32, 32), (40, 48)}  # two padded shapes: 32x32 and 48x48
     assert_same(*predict_both(run, images, tmp_path / "self", onnx_options=["--onnx", model]))
+    for name, engine, file in (("torch", "torch", None), ("onnx", "onnxruntime", str(model.resolve()))):
+        record = json.loads((tmp_path / "self" / name / "prediction.json").read_text())["model"]
+        assert (record["engine"], record["onnx"]) == (engine, file)
+        assert record["onnx_sha256"] == (file_sha256(model) if file else None)
 
 
 def test_anchors_and_flip_tta_through_onnxruntime(exported):

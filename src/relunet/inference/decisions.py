@@ -24,17 +24,29 @@ CASE_FOLDER = "cases"
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    """The model a prediction came from: its checkpoint, the checkpoint's checksum, fold and kind."""
+    """The model a prediction came from, and what ran it.
+
+    Its checkpoint, the checkpoint's checksum, fold and kind; the engine, "torch" or
+    "onnxruntime", with the ONNX file's path and checksum when one was given (else the
+    checkpoint was exported in memory).
+    """
 
     checkpoint: str
     sha256: str
     fold: int
     kind: str
+    engine: str = "torch"
+    onnx: str | None = None
+    onnx_sha256: str | None = None
 
     @classmethod
-    def of(cls, fold: FoldFolder, kind: str) -> ModelIdentity:
-        """Identity of the fold's checkpoint."""
-        return cls(str(fold.checkpoint.resolve()), file_sha256(fold.checkpoint), fold.number, kind)
+    def of(
+        cls, fold: FoldFolder, kind: str, engine: str = "torch", onnx: Path | None = None
+    ) -> ModelIdentity:
+        """Identity of the fold's checkpoint, run by `engine` (from the file `onnx` if given)."""
+        checkpoint = fold.checkpoint
+        exported = (str(Path(onnx).resolve()), file_sha256(Path(onnx))) if onnx else (None, None)
+        return cls(str(checkpoint.resolve()), file_sha256(checkpoint), fold.number, kind, engine, *exported)
 
 
 def load_calibration(

@@ -147,7 +147,7 @@ def predict_folder(
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
     folder = trained_fold(run, fold_number)
-    model = ModelIdentity.of(folder, predictor.config.model.kind)
+    model = ModelIdentity.of(folder, predictor.config.model.kind, engine, onnx)
     wrapper = method(f"anchors_{anchor_source}", anchors) if anchors else own_method(model.kind, mc_samples)
     calibration = load_calibration(folder, model, promise, wrapper.score_id)
     protected = _protected(run, source, predictor.config)
