@@ -78,3 +78,15 @@ def test_fold_wins_and_the_share_sent_to_review():
     # a sharper score sends fewer cases to an expert at the same guarantee
     assert 0 <= by_score["C_soft"]["flagged"] < by_score["C"]["flagged"] <= 1
     assert "sent to review" in render(entries)
+
+
+def test_compare_holds_a_methods_scores_against_the_dice_column_it_is_given():
+    """The same scores against another segmentation's Dice: `C` follows it, `C_soft` does not."""
+    rows = [dict(r, dice_other=r["C"]) for r in _rows(150, seed=3)]
+    folds = inner_folds(150)
+    entries = compare({"a": rows, "b": rows}, {"a": folds, "b": folds}, dice_by_method={"b": "dice_other"})
+    by = {(e["method"], e["score"]): e for e in entries}
+    assert by["a", "C"]["dice"] == "dice_seg_a" and by["b", "C"]["dice"] == "dice_other"
+    assert by["b", "C"]["spearman"] == pytest.approx(1.0)
+    assert by["b", "C_soft"]["spearman"] < by["a", "C_soft"]["spearman"]
+    assert by["b", LEARNED]["spearman"] != by["a", LEARNED]["spearman"]  # fitted to dice_other

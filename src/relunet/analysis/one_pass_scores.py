@@ -26,10 +26,15 @@ def score_columns(rows: Sequence[dict]) -> list[str]:
     return [c for c in feature_columns(list(rows[0])) if c != "predicted_fraction"]
 
 
-def method_scores(rows: Sequence[dict], folds: Sequence[int]) -> dict[str, np.ndarray]:
-    """Each score column of `rows`, and the learned estimate cross-fitted over `folds`; `(N,)` each."""
+def method_scores(
+    rows: Sequence[dict], folds: Sequence[int], dice_column: str = "dice_seg_a"
+) -> dict[str, np.ndarray]:
+    """Each score column of `rows`, and the learned estimate cross-fitted over `folds`; `(N,)` each.
+
+    The estimate learns `dice_column`, the Dice the scores are held against.
+    """
     scores = {c: np.array([float(r[c]) for r in rows]) for c in score_columns(rows)}
-    scores[LEARNED] = cross_fitted(rows, folds)
+    scores[LEARNED] = cross_fitted(rows, folds, dice_column)
     return scores
 
 
@@ -41,21 +46,25 @@ def compare(
     rows_by_method: dict[str, Sequence[dict]],
     folds_by_method: dict[str, Sequence[int]],
     review_splits: int = 0,
+    dice_by_method: dict[str, str] | None = None,
 ) -> list[dict]:
     """One entry per method and score: pooled `spearman`, `pearson`, `eaurc`, their per-fold values.
 
-    `rows_by_method` holds per-case dicts with `dice_seg_a`; `folds_by_method` each row's fold.
-    With `review_splits`, also `flagged`: the mean share of test cases the review flag sends to
-    an expert over that many calibration/test splits (`flagged_share`).
+    `rows_by_method` holds per-case dicts with the Dice column named in `dice_by_method`
+    (default `dice_seg_a`); `folds_by_method` each row's fold. With `review_splits`, also
+    `flagged`: the mean share of test cases the review flag sends to an expert over that many
+    calibration/test splits (`flagged_share`).
     """
     entries = []
     for method, rows in rows_by_method.items():
         folds = np.asarray(folds_by_method[method])
-        dice = np.array([float(r["dice_seg_a"]) for r in rows])
-        for score, values in method_scores(rows, folds).items():
+        column = (dice_by_method or {}).get(method, "dice_seg_a")
+        dice = np.array([float(r[column]) for r in rows])
+        for score, values in method_scores(rows, folds, column).items():
             by_fold = [(int(k), folds == k) for k in np.unique(folds)]
             entry = {
                 "method": method,
+                "dice": column,
                 "score": score,
                 "n_cases": len(rows),
                 "spearman": spearman(values, dice),
