@@ -33,6 +33,8 @@ RESULTS = ROOT / "docs" / "results"
 
 #: the cross-validation's schedule (benchmarks/crossval_results.py): lr 1e-3 halved every 8 of 40 epochs
 SCHEDULE_40 = {"epochs": 40, "lr_step": 8}
+#: ISIC as the cross-validation reads it
+ISIC_128 = {"image_size": 128}
 #: name -> (dataset, model overrides, data overrides, train overrides, what it shows)
 RUNS = {
     "hippocampus_relation": ("hippocampus", {}, {}, {}, "Relation U-Net, defaults"),
@@ -116,11 +118,23 @@ RUNS = {
             ),
         )
     },
+    # the recipe on ISIC fold 0, the cross-validation's 40-epoch schedule at 128 px
+    **{
+        f"isic_40ep_{name}": ("isic", model, ISIC_128, {**SCHEDULE_40, **train}, f"40 epochs: {what}")
+        for name, model, train, what in (
+            ("relation", {}, {}, "Relation U-Net, defaults"),
+            ("relation_augment", {}, {"augment": True}, "Relation U-Net, augmented"),
+            ("unet", {"kind": "unet"}, {}, "U-Net"),
+            ("unet_augment", {"kind": "unet"}, {"augment": True}, "U-Net, augmented"),
+            ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
+            ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
+        )
+    },
     "isic_relation": ("isic", {}, {"image_size": 128}, {}, "Relation U-Net, defaults, 128 px"),
     "isic_unet": ("isic", {"kind": "unet"}, {"image_size": 128}, {}, "U-Net baseline, 128 px"),
 }
 FORTY_EPOCH_NOTE = (
-    "The `_40ep_` rows (the recipe ablation) ran up to four at a time, one thread each, on the 2 "
+    "The `hippocampus_40ep_` rows (the recipe ablation) ran up to four at a time, one thread each, on the 2 "
     "cores, so their train minutes are not comparable with each other or with the other rows."
 )
 PAPER_NOTE = (
@@ -208,6 +222,13 @@ def render(results: Path = RESULTS) -> str:
     lines += ["", PAPER_NOTE, ""]
     if any("_40ep_" in r["name"] for r in rows):
         lines += [FORTY_EPOCH_NOTE, ""]
+    for page in sorted((ROOT / "docs" / "head_average").glob("*.md")):
+        lines += [
+            f"The same Relation U-Nets delivering the mean of their heads instead of `seg_a` (the "
+            f"paper's (s1+s2)/2): [head_average/{page.name}](head_average/{page.name}) "
+            "(`benchmarks/head_average.py`).",
+            "",
+        ]
     lines += [
         "Mean Dice of the most confident d % of test cases:",
         "",
