@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from relunet.analysis.one_pass_scores import compare, fold_wins, render
+from relunet.analysis.one_pass_scores import LEARNED, compare, fold_wins, render
 from relunet.atomic import write_json, write_text
 from relunet.errors import InputError, guarded
 from relunet.evaluation.summary import read_per_case
@@ -68,7 +68,8 @@ def main() -> None:
     folds = {m: [row["fold"] for row in rows] for m, rows in methods.items()}
     entries = compare(methods, folds, args.splits, dice)
     rivals = [(m, score) for m, score in RIVALS if m in methods]
-    rivals += [(f"{m} ({o})", "C") for o, _, m in (r.partition(":") for r in args.rival)]
+    others = [(o, m) for o, _, m in (r.partition(":") for r in args.rival)]
+    rivals += [(f"{m} ({o})", score) for o, m in others for score in ("C", LEARNED)]
     mine = [(e["method"], e["score"]) for e in entries if e["method"] in (RELATION, RELATION_S1S2)]
     wins = {f"{a[0]} {a[1]} vs {b[0]} {b[1]}": fold_wins(entries, a, b) for a in mine for b in rivals}
     write_json(folder / "scores.json", {"splits": args.splits, "entries": entries, "fold_wins": wins})
