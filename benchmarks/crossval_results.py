@@ -29,6 +29,7 @@ from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.reporting.page import FIGURES, build_report
 from relunet.reporting.paper import published, render_beside_paper
+from relunet.reporting.score_targets import render_score_targets
 from relunet.reporting.tables import read_summary, render_tables
 from relunet.rundir import CrossvalFolder, MethodFold
 
@@ -225,6 +226,7 @@ def render_results(docs: Path) -> str:
         "[single_fold.md](single_fold.md).",
         "",
         *_at_a_glance(docs),
+        *render_score_targets(docs),
         _beside_paper(docs),
     ]
     for folder in sorted(p for p in docs.iterdir() if p.is_dir()):

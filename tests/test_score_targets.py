@@ -1,0 +1,45 @@
+"""results.md's table of the self-pair's default score against the strongest baselines."""
+
+import json
+
+from relunet.reporting.score_targets import render_score_targets
+
+
+def _entry(method, score, spearman, eaurc):
+    return {"method": method, "score": score, "spearman": spearman, "eaurc": eaurc}
+
+
+def _summary(folder, **dice):
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {m: {"dice_seg_a_mean_mean": d[0], "dice_seg_a_mean_std": d[1]} for m, d in dice.items()}
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_rows_name_each_rival_its_source_its_fold_wins_and_the_dice_spread(tmp_path):
+    _summary(tmp_path / "plain", relation_self_pair=(0.88, 0.005), unet=(0.87, 0.01))
+    _summary(tmp_path / "augmented", ensemble_5=(0.90, 0.004), unet=(0.89, 0.005))
+    entries = [
+        _entry("relation_self_pair", "C", 0.52, 0.0117),
+        _entry("relation_self_pair", "C_soft", 0.50, 0.012),
+        _entry("unet", "learned", 0.56, 0.0137),
+        _entry("unet", "C", 0.55, 0.0140),
+        _entry("ensemble_5 (augmented)", "C", 0.35, 0.0141),
+    ]
+    wins = {
+        "relation_self_pair C vs unet learned": {"folds": 5, "spearman": 2, "eaurc": 5},
+        "relation_self_pair C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 5, "eaurc": 4},
+    }
+    (tmp_path / "plain" / "scores.json").write_text(json.dumps({"entries": entries, "fold_wins": wins}))
+    lines = render_score_targets(tmp_path)
+    rows = [line for line in lines if line.startswith("| [plain]")]
+    assert rows == [
+        "| [plain](#plain) | ensemble of 5, pairwise Dice (augmented) | 0.520 / 0.350 | 0.0117 / 0.0141 "
+        "| 5/5, 4/5 | 0.880 ± 0.005 / 0.900 ± 0.004 | no, short by 0.0160 |",
+        "| [plain](#plain) | U-Net, learned estimate | 0.520 / 0.560 | 0.0117 / 0.0137 | 2/5, 5/5 "
+        "| 0.880 ± 0.005 / 0.870 ± 0.010 | above |",
+    ]
+
+
+def test_nothing_without_a_published_score_check(tmp_path):
+    _summary(tmp_path / "plain", relation_self_pair=(0.88, 0.005))
+    assert render_score_targets(tmp_path) == []
