@@ -35,6 +35,66 @@ RESULTS = ROOT / "docs" / "results"
 SCHEDULE_40 = {"epochs": 40, "lr_step": 8}
 #: ISIC as the cross-validation reads it
 ISIC_128 = {"image_size": 128}
+#: the recipe ablation on fold 0: (name, model overrides, train overrides, what it shows)
+RECIPE = (
+    ("relation", {}, {}, "Relation U-Net, defaults"),
+    ("relation_augment", {}, {"augment": True}, "Relation U-Net, augmented"),
+    ("unet", {"kind": "unet"}, {}, "U-Net"),
+    ("unet_augment", {"kind": "unet"}, {"augment": True}, "U-Net, augmented"),
+    ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
+    ("relation_bce", {}, {"loss": "bce"}, "mixed pairs, cross-entropy"),
+    ("relation_same50", {}, {"same_fraction": 0.5}, "half the pairs identical"),
+    ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
+    (
+        "relation_augment_jitter",
+        {},
+        {"augment": True, "jitter_identical": True},
+        "augmented, identical pairs augmented apart",
+    ),
+    (
+        "relation_same10_augment",
+        {},
+        {"same_fraction": 0.1, "augment": True},
+        "a tenth of the pairs identical, augmented",
+    ),
+    (
+        "relation_independent_split",
+        {},
+        {"pairing": "independent", "relation_loss": "bce"},
+        "independent pairs, union and intersection heads on cross-entropy",
+    ),
+    (
+        "relation_independent_augment",
+        {},
+        {"pairing": "independent", "augment": True},
+        "independent pairs, augmented",
+    ),
+    (
+        "relation_independent_split_augment",
+        {},
+        {"pairing": "independent", "relation_loss": "bce", "augment": True},
+        "independent pairs, union and intersection heads on cross-entropy, augmented",
+    ),
+)
+#: the recipe rows also run on ISIC
+ISIC_RECIPE = (
+    "relation",
+    "relation_augment",
+    "unet",
+    "unet_augment",
+    "relation_paper",
+    "relation_independent",
+)
+
+
+def _recipe_rows(dataset: str, data: dict, variants: tuple) -> dict[str, tuple]:
+    """`RUNS` entries `<dataset>_40ep_<name>`: each variant on the cross-validation's 40-epoch schedule."""
+    return {
+        f"{dataset}_40ep_{name}": (dataset, model, data, {**SCHEDULE_40, **train}, f"40 epochs: {what}")
+        for name, model, train, what in variants
+    }
+
+
 #: name -> (dataset, model overrides, data overrides, train overrides, what it shows)
 RUNS = {
     "hippocampus_relation": ("hippocampus", {}, {}, {}, "Relation U-Net, defaults"),
@@ -74,62 +134,8 @@ RUNS = {
         {"samples_per_epoch": 200},
         "3D volumes, 200 pairs/epoch",
     ),
-    # the training recipe, on the cross-validation's 40-epoch schedule
-    **{
-        f"hippocampus_40ep_{name}": ("hippocampus", model, {}, {**SCHEDULE_40, **train}, f"40 epochs: {what}")
-        for name, model, train, what in (
-            ("relation", {}, {}, "Relation U-Net, defaults"),
-            ("relation_augment", {}, {"augment": True}, "Relation U-Net, augmented"),
-            ("unet", {"kind": "unet"}, {}, "U-Net"),
-            ("unet_augment", {"kind": "unet"}, {"augment": True}, "U-Net, augmented"),
-            ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
-            ("relation_bce", {}, {"loss": "bce"}, "mixed pairs, cross-entropy"),
-            ("relation_same50", {}, {"same_fraction": 0.5}, "half the pairs identical"),
-            ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
-            (
-                "relation_augment_jitter",
-                {},
-                {"augment": True, "jitter_identical": True},
-                "augmented, identical pairs augmented apart",
-            ),
-            (
-                "relation_same10_augment",
-                {},
-                {"same_fraction": 0.1, "augment": True},
-                "a tenth of the pairs identical, augmented",
-            ),
-            (
-                "relation_independent_split",
-                {},
-                {"pairing": "independent", "relation_loss": "bce"},
-                "independent pairs, union and intersection heads on cross-entropy",
-            ),
-            (
-                "relation_independent_augment",
-                {},
-                {"pairing": "independent", "augment": True},
-                "independent pairs, augmented",
-            ),
-            (
-                "relation_independent_split_augment",
-                {},
-                {"pairing": "independent", "relation_loss": "bce", "augment": True},
-                "independent pairs, union and intersection heads on cross-entropy, augmented",
-            ),
-        )
-    },
-    # the recipe on ISIC fold 0, the cross-validation's 40-epoch schedule at 128 px
-    **{
-        f"isic_40ep_{name}": ("isic", model, ISIC_128, {**SCHEDULE_40, **train}, f"40 epochs: {what}")
-        for name, model, train, what in (
-            ("relation", {}, {}, "Relation U-Net, defaults"),
-            ("relation_augment", {}, {"augment": True}, "Relation U-Net, augmented"),
-            ("unet", {"kind": "unet"}, {}, "U-Net"),
-            ("unet_augment", {"kind": "unet"}, {"augment": True}, "U-Net, augmented"),
-            ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
-            ("relation_independent", {}, {"pairing": "independent"}, "independent pairs"),
-        )
-    },
+    **_recipe_rows("hippocampus", {}, RECIPE),
+    **_recipe_rows("isic", ISIC_128, tuple(v for v in RECIPE if v[0] in ISIC_RECIPE)),
     "isic_relation": ("isic", {}, {"image_size": 128}, {}, "Relation U-Net, defaults, 128 px"),
     "isic_unet": ("isic", {"kind": "unet"}, {"image_size": 128}, {}, "U-Net baseline, 128 px"),
 }
