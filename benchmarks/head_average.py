@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from relunet.atomic import write_json, write_text
-from relunet.confidence import relation_confidence
 from relunet.data.layouts import index_dataset
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
@@ -56,9 +55,10 @@ def case_results(run: Path, fold: int, data: Path) -> list[dict]:
     split = RunFolder(run).fold_split(fold)
     rows = []
     for case in load_cases(index_dataset(data).subset(split["test"])):
-        maps = predictor._maps(case, predictor._self_pair)
+        prediction = predictor.predict(case)  # the self-pair: four maps and C
+        maps = prediction.maps
         truth = label_targets(case.label, predictor.config.data.label_sets).astype(bool)
-        row = {"case_id": case.case_id, "fold": fold, "C": relation_confidence(maps["union"], maps["inter"])}
+        row = {"case_id": case.case_id, "fold": fold, "C": prediction.confidence}
         for name, heads in CANDIDATES.items():
             mean = np.mean([maps[h] for h in heads], axis=0)
             row[name] = float(dice_per_class(mean > 0.5, truth).mean())

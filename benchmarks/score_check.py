@@ -76,7 +76,8 @@ def main() -> None:
     rivals += [(f"{m} ({o})", score) for o, m in others for score in ("C", LEARNED)]
     mine = [(m, DEFAULT_SCORE) for m in (RELATION, RELATION_S1S2) if m in methods]
     wins = {f"{a[0]} {a[1]} vs {b[0]} {b[1]}": fold_wins(entries, a, b) for a in mine for b in rivals}
-    write_json(folder / "scores.json", {"splits": args.splits, "entries": entries, "fold_wins": wins})
+    record = {"splits": args.splits, "default_score": DEFAULT_SCORE, "entries": entries, "fold_wins": wins}
+    write_json(folder / "scores.json", record)
     command = "python benchmarks/score_check.py " + " ".join(sys.argv[1:])
     write_text(folder / "scores.md", _page(args.name, entries, wins, args.splits, command))
     print(f"written: {folder / 'scores.md'}")

@@ -29,7 +29,8 @@ def test_rows_name_each_rival_its_source_its_fold_wins_and_the_dice_spread(tmp_p
         "relation_self_pair C vs unet learned": {"folds": 5, "spearman": 2, "eaurc": 5},
         "relation_self_pair C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 5, "eaurc": 4},
     }
-    (tmp_path / "plain" / "scores.json").write_text(json.dumps({"entries": entries, "fold_wins": wins}))
+    check = {"default_score": "C", "entries": entries, "fold_wins": wins}
+    (tmp_path / "plain" / "scores.json").write_text(json.dumps(check))
     lines = render_score_targets(tmp_path)
     rows = [line for line in lines if line.startswith("| [plain]")]
     assert rows == [

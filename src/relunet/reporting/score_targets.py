@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-RELATION = "relation_self_pair"
+from relunet.reporting.tables import RELATION
+
 #: (baseline method, its score, how the table names it)
 TARGETS = (
     ("ensemble_5", "C", "ensemble of 5, pairwise Dice"),
@@ -44,9 +45,7 @@ def render_score_targets(crossval_docs: Path) -> list[str]:
 def _rows(folder: Path) -> list[str]:
     check = json.loads((folder / "scores.json").read_text())
     entries = {(e["method"], e["score"]): e for e in check["entries"]}
-    default = next((score for method, score in entries if method == RELATION and score == "C"), None)
-    if default is None:
-        return []
+    default = check["default_score"]  # the score its fold wins were counted for
     mine = entries[RELATION, default]
     own = _dice(folder, RELATION)
     lines = []
