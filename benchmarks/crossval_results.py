@@ -5,7 +5,8 @@ copy its small outputs to docs/crossval/<name>/ and regenerate docs/results.md.
         [--fold K] [--jobs N] [--time-limit S] [--device auto] [--data PATH] [--name NAME] [--publish-only]
 
 Resumable: finished folds and methods are kept (runs/crossval/<name>/; the name defaults to the
-dataset's). `--jobs N` runs N worker processes that divide the models and evaluations between
+dataset's), and a checkout without that folder starts from the folds published in
+docs/crossval/<name>/ (a model's checkpoint is not published: a fold half-trained elsewhere starts over). `--jobs N` runs N worker processes that divide the models and evaluations between
 them (on a GPU, whose small-batch steps leave it mostly idle), stops them after `--time-limit`
 seconds, and publishes what finished. Each call's command, wall time, settings and hardware go
 to docs/crossval/<name>/runs.json.
@@ -97,6 +98,8 @@ def main() -> None:
     names = None if args.methods == "all" else args.methods
     methods = select_methods(names, _ints(args.anchors), _ints(args.mc_samples))
     tic = time.perf_counter()
+    if not args.publish_only:
+        _restore_published(docs / name, out)
     if (args.jobs > 1 or args.time_limit) and not args.publish_only:
         _run_children(args)
     elif not args.publish_only:
@@ -190,6 +193,7 @@ def _publish(out: Path, dest: Path) -> None:
     """
     for path in [
         out / "summary.json",
+        CrossvalFolder(out).config_path,
         out / "report" / "tables.md",
         *(out / "report" / "figures" / f"{figure}.png" for figure in FIGURES),
         *(path for fold in _method_folds(out) for path in sorted(fold.path.glob("*.csv"))),
@@ -199,6 +203,30 @@ def _publish(out: Path, dest: Path) -> None:
             target = dest / path.relative_to(out)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
+
+
+def _restore_published(published: Path, out: Path) -> None:
+    """Put the published method folds back into the run folder `out` where it lacks them.
+
+    The run folder stays on the machine that ran it; what reaches the next machine is the published
+    per-fold tables (per_case.csv, summary.json) and the settings (crossval.yaml). Restored, those
+    folds count as done, so a call on a fresh checkout trains only what is left, and the settings
+    check refuses a call made with other settings. Each fold's summary.json is copied last: it is
+    what marks the fold done.
+    """
+    if not published.is_dir():
+        return
+    config = CrossvalFolder(out).config_path
+    saved = published / config.relative_to(out)
+    if saved.is_file() and not config.exists():
+        write_text(config, saved.read_text())
+    for summary in sorted(published.glob("methods/*/fold_*/summary.json")):
+        target = out / summary.parent.relative_to(published)
+        if (target / summary.name).exists():
+            continue
+        for path in [*sorted(summary.parent.glob("*.csv")), summary]:
+            write_text(target / path.name, path.read_text())
+        print(f"{target}: restored from {summary.parent} (published)")
 
 
 def _retable(dest: Path, dataset: str) -> None:

@@ -6,12 +6,13 @@ import threading
 import time
 
 import pytest
-from conftest import crossval_self_pair_and_unet, run_benchmark, write_pictures
+from conftest import crossval_self_pair_and_unet, load_benchmark, run_benchmark, write_pictures
 from typer.testing import CliRunner
 
 import relunet.crossval as crossval_module
 from relunet.cli import app
 from relunet.config import TrainConfig, load_config
+from relunet.errors import InputError
 from relunet.locks import try_lock
 
 METHODS = [
@@ -119,6 +120,35 @@ def test_results_script_reports_a_missing_dataset_in_one_line(tmp_path):
         == f"error: {tmp_path / 'nowhere'}: no such folder; give a dataset folder (MSD or images/ + masks/)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_fresh_checkout_continues_from_the_published_folds(tmp_path, monkeypatch):
+    """Published per-fold tables and settings stand in for a run folder left on another machine."""
+    crossval_results = load_benchmark("crossval_results")
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    crossval_module.crossval(data, tmp_path / "cv", **fold_0_of_2("unet"))
+    crossval_results._publish(tmp_path / "cv", tmp_path / "docs")
+    fresh = tmp_path / "fresh"
+    crossval_results._restore_published(tmp_path / "docs", fresh)
+    table = "methods/unet/fold_0/per_case.csv"
+    assert (fresh / table).read_text() == (tmp_path / "cv" / table).read_text()
+
+    trained = []
+    real_train = crossval_module.train_fold
+
+    def train_and_record(*args, fold, **kwargs):
+        trained.append(fold)
+        return real_train(*args, fold=fold, **kwargs)
+
+    monkeypatch.setattr(crossval_module, "train_fold", train_and_record)
+    summary = crossval_module.crossval(data, fresh, **{**fold_0_of_2("unet"), "fold": None})
+    assert trained == [1] and summary["unet"]["n_folds"] == 2
+
+    other = tmp_path / "other"
+    crossval_results._restore_published(tmp_path / "docs", other)
+    settings = {**fold_0_of_2("unet"), "train": TrainConfig(epochs=2, samples_per_epoch=8)}
+    with pytest.raises(InputError, match="other settings"):
+        crossval_module.crossval(data, other, **settings)
 
 
 def test_unknown_method_and_missing_summary(tmp_path):
