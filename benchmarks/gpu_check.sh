@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared run for a lent GPU machine (issue: speed and scale). Expects, carried beside the
 # checkout: .whl/ (monai and nibabel wheels for the machine's Python) and .devdata/ (copies of
-# Task04_Hippocampus and ISIC2017_Task1_256). Writes everything under $OUT:
+# Task04_Hippocampus and ISIC2017_Task1_256); benchmarks/gpu_prepare.sh makes both. Writes everything under $OUT:
 #   performance.md / performance.json   benchmarks/speed.py on the GPU
 #   amp.json                            a short real-data training with and without bf16 autocast
 set -uo pipefail

@@ -5,7 +5,7 @@
 # mostly idle), each stopped after $BUDGET_S seconds (a stopped row resumes from its checkpoint
 # next call if runs/core/ is carried back). Expects, carried beside the checkout: .whl/ (monai,
 # nibabel wheels for the machine's Python) and .devdata/ (copies of Task04_Hippocampus and
-# ISIC2017_Task1_256). Writes $OUT/results.tar.gz (docs/results, docs/single_fold.md) and
+# ISIC2017_Task1_256; benchmarks/gpu_prepare.sh makes both). Writes $OUT/results.tar.gz (docs/results, docs/single_fold.md) and
 # $OUT/log.txt.
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

@@ -4,7 +4,7 @@
 # the models and evaluations between them (one small-batch process leaves the GPU mostly idle),
 # stopped after $BUDGET_S seconds, resumed by calling it again on the same warm machine.
 # Expects, carried beside the checkout: .whl/ (monai and nibabel wheels for the machine's Python)
-# and .devdata/<dataset folder> (or DATA=path). METHODS (default all) is crossval_results.py's
+# and .devdata/<dataset folder> (or DATA=path); benchmarks/gpu_prepare.sh makes both. METHODS (default all) is crossval_results.py's
 # --methods; further arguments go to it too.
 # A cross-validation begun elsewhere continues from its state, carried as .carry/$NAME.tar, made
 # here with: tar cf .carry/$NAME.tar --exclude=predictions --exclude=report runs/crossval/$NAME
