@@ -6,7 +6,8 @@ copy its small outputs to docs/crossval/<name>/ and regenerate docs/results.md.
 
 Resumable: finished folds and methods are kept (runs/crossval/<name>/; the name defaults to the
 dataset's), and a checkout without that folder starts from the folds published in
-docs/crossval/<name>/ (a model's checkpoint is not published: a fold half-trained elsewhere starts over). `--jobs N` runs N worker processes that divide the models and evaluations between
+docs/crossval/<name>/ (a model's checkpoint is not published: a fold half-trained elsewhere
+starts over). `--jobs N` runs N worker processes that divide the models and evaluations between
 them (on a GPU, whose small-batch steps leave it mostly idle), stops them after `--time-limit`
 seconds, and publishes what finished. Each call's command, wall time, settings and hardware go
 to docs/crossval/<name>/runs.json.
