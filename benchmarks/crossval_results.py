@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from relunet.atomic import write_json, write_text
+from relunet.atomic import write_bytes, write_json, write_text
 from relunet.config import DataConfig, TrainConfig
 from relunet.crossval import aggregate, all_methods, crossval, evaluated, select_methods
 from relunet.device import describe, resolve_device
@@ -220,13 +220,13 @@ def _restore_published(published: Path, out: Path) -> None:
     config = CrossvalFolder(out).config_path
     saved = published / config.relative_to(out)
     if saved.is_file() and not config.exists():
-        write_text(config, saved.read_text())
+        write_bytes(config, saved.read_bytes())
     for summary in sorted(published.glob("methods/*/fold_*/summary.json")):
         target = out / summary.parent.relative_to(published)
         if (target / summary.name).exists():
             continue
         for path in [*sorted(summary.parent.glob("*.csv")), summary]:
-            write_text(target / path.name, path.read_text())
+            write_bytes(target / path.name, path.read_bytes())  # byte for byte: CSVs end lines in CRLF
         print(f"{target}: restored from {summary.parent} (published)")
 
 

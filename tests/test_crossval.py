@@ -131,7 +131,7 @@ def test_a_fresh_checkout_continues_from_the_published_folds(tmp_path, monkeypat
     fresh = tmp_path / "fresh"
     crossval_results._restore_published(tmp_path / "docs", fresh)
     table = "methods/unet/fold_0/per_case.csv"
-    assert (fresh / table).read_text() == (tmp_path / "cv" / table).read_text()
+    assert (fresh / table).read_bytes() == (tmp_path / "cv" / table).read_bytes()
 
     trained = []
     real_train = crossval_module.train_fold
