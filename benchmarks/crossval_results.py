@@ -101,19 +101,19 @@ def main() -> None:
     tic = time.perf_counter()
     if not args.publish_only:
         _restore_published(docs / name, out)
-    if (args.jobs > 1 or args.time_limit) and not args.publish_only:
-        _run_children(args)
-    elif not args.publish_only:
-        crossval(
-            data,
-            out,
-            args.folds,
-            args.fold,
-            methods,
-            DataConfig(**data_cfg),
-            TrainConfig(**train_cfg),
-            args.device,
-        )
+        if args.jobs > 1 or args.time_limit:
+            _run_children(args)
+        else:
+            crossval(
+                data,
+                out,
+                args.folds,
+                args.fold,
+                methods,
+                DataConfig(**data_cfg),
+                TrainConfig(**train_cfg),
+                args.device,
+            )
     if args.no_publish:
         return
     seconds = time.perf_counter() - tic
@@ -217,8 +217,7 @@ def _restore_published(published: Path, out: Path) -> None:
     """
     if not published.is_dir():
         return
-    config = CrossvalFolder(out).config_path
-    saved = published / config.relative_to(out)
+    config, saved = CrossvalFolder(out).config_path, CrossvalFolder(published).config_path
     if saved.is_file() and not config.exists():
         write_bytes(config, saved.read_bytes())
     for summary in sorted(published.glob("methods/*/fold_*/summary.json")):
