@@ -22,13 +22,11 @@ from relunet.atomic import write_json, write_text
 from relunet.errors import InputError, guarded
 from relunet.evaluation.summary import read_per_case
 from relunet.inference.methods import method
+from relunet.reporting.tables import RELATION, RELATION_S1S2
 from relunet.rundir import CrossvalFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDS = 5
-RELATION = "relation_self_pair"
-#: the Relation U-Net's scores held against the Dice of its (s1+s2)/2 segmentation, where recorded
-RELATION_S1S2 = f"{RELATION} (s1+s2)/2"
 #: the score the fold wins are counted for: the self-pair's default (`InferenceMethod.score_column`)
 DEFAULT_SCORE = method("self_pair").score_column
 #: the scores each Relation U-Net score is held against fold by fold (beside any --rival)

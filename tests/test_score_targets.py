@@ -9,9 +9,11 @@ def _entry(method, score, spearman, eaurc):
     return {"method": method, "score": score, "spearman": spearman, "eaurc": eaurc}
 
 
-def _summary(folder, **dice):
+def _summary(folder, s1s2=None, **dice):
     folder.mkdir(parents=True, exist_ok=True)
     summary = {m: {"dice_seg_a_mean_mean": d[0], "dice_seg_a_mean_std": d[1]} for m, d in dice.items()}
+    if s1s2 is not None:
+        summary["relation_self_pair"].update(dice_s1s2_mean_mean=s1s2[0], dice_s1s2_mean_std=s1s2[1])
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
@@ -44,3 +46,26 @@ def test_rows_name_each_rival_its_source_its_fold_wins_and_the_dice_spread(tmp_p
 def test_nothing_without_a_published_score_check(tmp_path):
     _summary(tmp_path / "plain", relation_self_pair=(0.88, 0.005))
     assert render_score_targets(tmp_path) == []
+
+
+def test_the_s1s2_segmentation_gets_its_own_rows_with_its_own_dice(tmp_path):
+    _summary(tmp_path / "plain", s1s2=(0.90, 0.003), relation_self_pair=(0.85, 0.005))
+    _summary(tmp_path / "augmented", ensemble_5=(0.899, 0.003))
+    entries = [
+        _entry("relation_self_pair", "C", 0.67, 0.0099),
+        _entry("relation_self_pair (s1+s2)/2", "C", 0.46, 0.0126),
+        _entry("ensemble_5 (augmented)", "C", 0.35, 0.0141),
+    ]
+    wins = {
+        "relation_self_pair C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 5, "eaurc": 4},
+        "relation_self_pair (s1+s2)/2 C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 4, "eaurc": 3},
+    }
+    check = {"default_score": "C", "entries": entries, "fold_wins": wins}
+    (tmp_path / "plain" / "scores.json").write_text(json.dumps(check))
+    rows = [line for line in render_score_targets(tmp_path) if line.startswith("| [plain]")]
+    assert rows == [
+        "| [plain](#plain) | ensemble of 5, pairwise Dice (augmented) | 0.670 / 0.350 | 0.0099 / 0.0141 "
+        "| 5/5, 4/5 | 0.850 ± 0.005 / 0.899 ± 0.003 | no, short by 0.0460 |",
+        "| [plain](#plain) (s1+s2)/2 | ensemble of 5, pairwise Dice (augmented) | 0.460 / 0.350 "
+        "| 0.0126 / 0.0141 | 4/5, 3/5 | 0.900 ± 0.003 / 0.899 ± 0.003 | above |",
+    ]

@@ -18,6 +18,8 @@ from relunet.reporting.paper import paper_seg_a_dice
 from relunet.rundir import CrossvalFolder, fold_number
 
 RELATION = "relation_self_pair"
+#: the Relation U-Net's scores held against the Dice of its (s1+s2)/2 segmentation (a score check's method)
+RELATION_S1S2 = f"{RELATION} (s1+s2)/2"
 #: a method's name, which is also its folder under methods/
 METHOD = re.compile(r"[A-Za-z0-9_]+")
 #: a fold's number, as summary.json keys and fold_K folders give it
