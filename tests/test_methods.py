@@ -137,3 +137,48 @@ def test_the_paper_s1s2_column_is_the_dice_of_the_mean_map_not_the_mean_dice():
     row = case_row(case, Prediction("c", maps, 0.5), truth)
     assert row["dice_seg_a"] == pytest.approx(2 * 7 / 15)
     assert row["dice_s1s2"] == 1.0 and "dice_mean" not in row
+
+
+class _Disagreeing:
+    """A fake Relation U-Net whose `seg_a` is sure of foreground (p 0.88) and `seg_b` of background."""
+
+    def __call__(self, x1: torch.Tensor, x2: torch.Tensor):
+        ones = torch.ones(len(x1), 1, *x1.shape[2:])
+        return RelationOutput(2 * ones, -3 * ones, ones, ones)
+
+
+@pytest.mark.parametrize("segmentation", ["seg_a", "s1s2"])
+def test_a_run_delivering_s1s2_masks_the_mean_of_the_heads_and_scores_that(segmentation):
+    from relunet.inference.runs import case_row
+
+    config = RunConfig().with_overrides(model={"segmentation": segmentation})
+    prediction = Predictor(_Disagreeing(), config, torch.device("cpu")).predict(_case())
+    # the mean of p 0.88 and p 0.05 is under 0.5: the s1s2 mask is empty where seg_a's is full
+    assert prediction.mask.all() == (segmentation == "seg_a")
+    assert not prediction.mask.any() == (segmentation == "s1s2")
+    truth = np.ones((1, *SHAPE), dtype=np.uint8)
+    row = case_row(_case(), prediction, truth)
+    assert row["dice"] == row[f"dice_{segmentation}"] and row["dice_seg_a"] == 1.0 and row["dice_s1s2"] == 0.0
+
+
+def test_only_a_relation_model_delivers_s1s2(msd, tmp_path):
+    from typer.testing import CliRunner
+
+    from relunet.cli import app
+    from relunet.config import check_ranges
+    from relunet.errors import InputError
+
+    check_ranges(RunConfig().with_overrides(model={"segmentation": "s1s2"}))
+    for model in ({"kind": "unet", "segmentation": "s1s2"}, {"segmentation": "mean"}):
+        with pytest.raises(InputError, match="--segmentation"):
+            check_ranges(RunConfig().with_overrides(model=model))
+    args = ["train", str(msd), "--out", str(tmp_path / "run"), "--model", "unet", "--segmentation", "s1s2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--segmentation s1s2" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_written_before_the_choice_delivers_seg_a():
+    config = RunConfig().to_dict()
+    del config["model"]["segmentation"]
+    assert RunConfig.from_dict(config).model.segmentation == "seg_a"

@@ -35,6 +35,9 @@ def train(
     backbone: Annotated[
         str, typer.Option(help="Network inside: basicunet, unet, segresnet, dynunet or swinunetr.")
     ] = "basicunet",
+    segmentation: Annotated[
+        str, typer.Option(help="What a self-pair delivers: seg_a, or s1s2 (the mean of the two heads).")
+    ] = "seg_a",
     dims: Annotated[int, typer.Option(help="2: images or slices of volumes; 3: volumes.")] = 2,
     epochs: Annotated[int | None, typer.Option(help="Epochs (default 100).")] = None,
     fold: Annotated[int, typer.Option(help="Fold to train.")] = 0,
@@ -112,7 +115,7 @@ def train(
             resume=resume,
             overwrite=overwrite,
             device=device,
-            model=ModelConfig(kind=model, backbone=backbone),
+            model=ModelConfig(kind=model, backbone=backbone, segmentation=segmentation),
             data_cfg=DataConfig(**data_cfg),
             train=TrainConfig(**train_cfg),
         )

@@ -18,6 +18,9 @@ MODEL_KINDS = ("relation", "unet", "mcdropout")
 #: the networks a model can be built on, see `relunet.nets.backbones`
 BACKBONES = ("basicunet", "unet", "segresnet", "dynunet", "swinunetr")
 LOSSES = ("bce_dice", "bce")
+#: what a Relation U-Net's self-pair delivers as the segmentation: its `seg_a` head, or "s1s2", the
+#: mean of its `seg_a` and `seg_b` maps thresholded at 0.5 (the paper's (s1+s2)/2)
+SEGMENTATIONS = ("seg_a", "s1s2")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class ModelConfig:
         features: the backbone's widths, as `relunet.nets.backbones` reads them; None = its default
             (a trained run saves the widths it used).
         head_dropout: dropout probability before the last layer ("mcdropout" only).
+        segmentation: what a self-pair delivers, one of `SEGMENTATIONS` ("relation" only).
     """
 
     kind: str = "relation"
@@ -44,6 +48,7 @@ class ModelConfig:
     num_classes: int = 1
     features: tuple[int, ...] | None = None
     head_dropout: float = 0.5
+    segmentation: str = "seg_a"
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class TrainConfig:
 
 
 #: settings whose default changed when they were added: what a config without them did
-BEFORE_IT_EXISTED = {"train": {"augment": False}}
+BEFORE_IT_EXISTED = {"train": {"augment": False}, "model": {"segmentation": "seg_a"}}
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,13 @@ def check_ranges(config: RunConfig) -> None:
     rules = [
         ("--model", model.kind, model.kind in MODEL_KINDS, f"one of {', '.join(MODEL_KINDS)}"),
         ("--backbone", model.backbone, model.backbone in BACKBONES, f"one of {', '.join(BACKBONES)}"),
+        (
+            "--segmentation",
+            model.segmentation,
+            model.segmentation in SEGMENTATIONS
+            and (model.segmentation == "seg_a" or model.kind == "relation"),
+            f"one of {', '.join(SEGMENTATIONS)} (s1s2 for a relation model only)",
+        ),
         ("--loss", train.loss, train.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
         (
             "--relation-loss",

@@ -93,7 +93,7 @@ def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list
         {
             "case_id": r["case_id"],
             "score": float(r[SCORE]),
-            "dice": float(r["dice_seg_a"]),
+            "dice": float(r.get("dice", r["dice_seg_a"])),  # tables before `dice` delivered seg_a
             **image_statistics(cases[r["case_id"]].image),
         }
         for r in rows

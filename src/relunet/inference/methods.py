@@ -133,7 +133,11 @@ class InferenceMethod:
 @register("self_pair")
 @dataclass(frozen=True)
 class SelfPair(InferenceMethod):
-    """Relation U-Net, `x1 = x2 = image`: four maps; C = Dice(union, inter)."""
+    """Relation U-Net, `x1 = x2 = image`: four maps; C = Dice(union, inter).
+
+    A run whose `model.segmentation` is "s1s2" also gets the map "s1s2", the mean of `seg_a` and
+    `seg_b`, and delivers it as the mask.
+    """
 
     own_way_of: ClassVar[str | None] = "relation"
 
@@ -145,7 +149,10 @@ class SelfPair(InferenceMethod):
         scores = {f"class{k + 1}": float(c) for k, c in enumerate(per_class)} if len(per_class) > 1 else {}
         scores.update(relation_scores(maps))
         confidence = relation_confidence(maps["union"], maps["inter"])
-        return Prediction(case.case_id, maps, confidence, scores, self.score_column)
+        segmentation = predictor.config.model.segmentation
+        if segmentation == "s1s2":
+            maps["s1s2"] = (maps["seg_a"] + maps["seg_b"]) / 2
+        return Prediction(case.case_id, maps, confidence, scores, self.score_column, segmentation)
 
 
 @register("unet")

@@ -43,7 +43,7 @@ class Prediction:
 
     `other_scores` holds further confidence scores of the same prediction (e.g. "pairwise");
     `score_column` names the per-case column of the method's default score: "C" (`confidence`)
-    or "C_<name>" (`other_scores[name]`).
+    or "C_<name>" (`other_scores[name]`); `segmentation` names the map the mask is cut from.
     """
 
     case_id: str
@@ -51,6 +51,7 @@ class Prediction:
     confidence: float
     other_scores: dict[str, float] = field(default_factory=dict)
     score_column: str = "C"
+    segmentation: str = "seg_a"
 
     @property
     def score(self) -> float:
@@ -59,8 +60,8 @@ class Prediction:
 
     @property
     def mask(self) -> np.ndarray:
-        """Binary `(K, *S)` segmentation of the first input."""
-        return self.maps["seg_a"] > 0.5
+        """Binary `(K, *S)` segmentation the method delivers for the first input."""
+        return self.maps[self.segmentation] > 0.5
 
 
 class Predictor:

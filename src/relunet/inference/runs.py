@@ -286,16 +286,18 @@ def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
     """Per-case metrics: Dice of every predicted map against the ground truth, and C.
 
     With two segmentation heads, `dice_s1s2` is the Dice of their mean map, the paper's (s1+s2)/2.
+    `dice` is the Dice of the segmentation the method delivers (`Prediction.mask`).
     """
     truth = target.astype(bool)
+    maps = dict(prediction.maps)
+    if "seg_b" in maps and "s1s2" not in maps:
+        maps["s1s2"] = (maps["seg_a"] + maps["seg_b"]) / 2
     row: dict = {"case_id": case.case_id}
-    for head, maps in prediction.maps.items():
-        row[f"dice_{head}"] = float(dice_per_class(maps > 0.5, truth).mean())
-    if "seg_b" in prediction.maps:
-        mean = (prediction.maps["seg_a"] + prediction.maps["seg_b"]) / 2
-        row["dice_s1s2"] = float(dice_per_class(mean > 0.5, truth).mean())
+    for head, probability in maps.items():
+        row[f"dice_{head}"] = float(dice_per_class(probability > 0.5, truth).mean())
+    row["dice"] = float(dice_per_class(prediction.mask, truth).mean())
     if len(truth) > 1:
-        per_class = dice_per_class(prediction.mask, truth)
+        per_class = dice_per_class(maps["seg_a"] > 0.5, truth)
         row.update({f"dice_seg_a_class{k + 1}": float(v) for k, v in enumerate(per_class)})
     row["predicted_fraction"] = float(prediction.mask.mean())
     row["C"] = prediction.confidence
