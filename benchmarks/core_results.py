@@ -71,6 +71,14 @@ RECIPE = (
         {"pairing": "independent", "augment": True},
         "independent pairs, augmented",
     ),
+    ("relation_weight_half", {}, {"relation_weight": 0.5}, "union and intersection heads weighted 1/2"),
+    ("relation_weight_double", {}, {"relation_weight": 2.0}, "union and intersection heads weighted 2"),
+    (
+        "relation_independent_weight_half",
+        {},
+        {"pairing": "independent", "relation_weight": 0.5},
+        "independent pairs, union and intersection heads weighted 1/2",
+    ),
     (
         "relation_independent_split_augment",
         {},

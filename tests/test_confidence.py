@@ -32,6 +32,10 @@ def test_relation_loss_sums_four_heads():
     total, parts = relation_loss(out, s1, s2, SegmentationLoss("bce"))
     assert set(parts) == {"seg_a", "seg_b", "union", "inter"}
     assert total.item() == pytest.approx(sum(parts.values()), rel=1e-6)
+    weighted, same_parts = relation_loss(out, s1, s2, SegmentationLoss("bce", relation_weight=0.25))
+    assert same_parts == parts  # the history keeps each head's own value
+    expected = parts["seg_a"] + parts["seg_b"] + 0.25 * (parts["union"] + parts["inter"])
+    assert weighted.item() == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["bce", "bce_dice"])

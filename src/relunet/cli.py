@@ -49,6 +49,9 @@ def train(
     relation_loss: Annotated[
         str | None, typer.Option(help="Loss of the union and intersection heads (default: --loss).")
     ] = None,
+    relation_weight: Annotated[
+        float | None, typer.Option(help="Weight of the union and intersection heads' loss (default 1).")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Pairs per step.")] = None,
     samples_per_epoch: Annotated[int | None, typer.Option(help="Pairs per epoch.")] = None,
@@ -91,6 +94,7 @@ def train(
             same_fraction=same_fraction,
             loss=loss,
             relation_loss=relation_loss,
+            relation_weight=relation_weight,
             lr=lr,
             batch_size=batch_size,
             samples_per_epoch=samples_per_epoch,

@@ -93,6 +93,8 @@ class TrainConfig:
         lr_gamma: factor of each decay.
         loss: "bce_dice" (binary cross-entropy + soft Dice) or "bce" (the paper's).
         relation_loss: the loss of the union and intersection heads; None = `loss`.
+        relation_weight: weight of the union and intersection heads' losses against the two
+            segmentation heads' (1: the paper's plain sum).
         pairing: how the second input is drawn; see `relunet.data.pairing.POLICIES`.
         same_fraction: share of pairs whose second input is the first one (x1 = x2).
         seed: seed of weights, pairing and batching.
@@ -117,6 +119,7 @@ class TrainConfig:
     lr_gamma: float = 0.5
     loss: str = "bce_dice"
     relation_loss: str | None = None
+    relation_weight: float = 1.0
     pairing: str = "mixed"
     same_fraction: float = 0.25
     seed: int = 0
@@ -204,6 +207,7 @@ def check_ranges(config: RunConfig) -> None:
             train.relation_loss is None or train.relation_loss in LOSSES,
             f"one of {', '.join(LOSSES)}",
         ),
+        ("--relation-weight", train.relation_weight, train.relation_weight > 0, "a weight above 0"),
         ("--epochs", train.epochs, train.epochs >= 1, "a whole number of at least 1"),
         ("--lr", train.lr, 0 < train.lr < 1, "a learning rate between 0 and 1, e.g. 1e-3"),
         ("--batch-size", train.batch_size, train.batch_size >= 1, "at least 1"),

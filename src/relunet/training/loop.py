@@ -56,7 +56,7 @@ def fit(
     net = torch.compile(net) if cfg.compile else net
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    criterion = SegmentationLoss(cfg.loss, cfg.relation_loss)
+    criterion = SegmentationLoss(cfg.loss, cfg.relation_loss, cfg.relation_weight)
     history: list[dict[str, float]] = []
     start = 0
     if resume and FoldFolder(fold_dir).is_trained():

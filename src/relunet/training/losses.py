@@ -16,11 +16,15 @@ class SegmentationLoss(nn.Module):
 
     "bce" is the paper's cross-entropy; "bce_dice" adds MONAI's soft Dice computed over the
     whole batch (so empty slices do not make the Dice term undefined). `relation_kind` is the
-    loss of the Relation U-Net's union and intersection heads (None: `kind`).
+    loss of the Relation U-Net's union and intersection heads (None: `kind`), and
+    `relation_weight` their weight in the sum of the four heads' losses (`relation_loss`).
     """
 
-    def __init__(self, kind: str = "bce_dice", relation_kind: str | None = None) -> None:
+    def __init__(
+        self, kind: str = "bce_dice", relation_kind: str | None = None, relation_weight: float = 1.0
+    ) -> None:
         super().__init__()
+        self.relation_weight = relation_weight
         relation_kind = relation_kind or kind
         for name in (kind, relation_kind):
             if name not in LOSSES:
@@ -61,7 +65,11 @@ def relation_targets(s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, 
 def relation_loss(
     out: RelationOutput, s1: torch.Tensor, s2: torch.Tensor, criterion: SegmentationLoss
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum of the four heads' losses, and each head's value for the history."""
+    """The four heads' losses summed, and each head's unweighted value for the history.
+
+    The union and intersection heads count `criterion.relation_weight` times.
+    """
     union, inter = relation_targets(s1, s2)
     heads = criterion.per_head(torch.cat(tuple(out), 1), torch.cat((s1, s2, union, inter), 1), heads=4)
-    return heads.sum(), dict(zip(out._fields, heads.tolist(), strict=True))
+    total = heads[:2].sum() + criterion.relation_weight * heads[2:].sum()
+    return total, dict(zip(out._fields, heads.tolist(), strict=True))
