@@ -162,8 +162,9 @@ RUNS = {
     "isic_unet": ("isic", {"kind": "unet"}, {"image_size": 128}, {}, "U-Net baseline, 128 px"),
 }
 FORTY_EPOCH_NOTE = (
-    "The `hippocampus_40ep_` rows (the recipe ablation) ran up to four at a time, one thread each, on the 2 "
-    "cores, so their train minutes are not comparable with each other or with the other rows."
+    "The `hippocampus_40ep_` and `isic_40ep_` rows (the recipe ablation) ran several at a time (up to seven "
+    "processes, with other trainings), one thread each, on the 2 cores, so their train minutes are not "
+    "comparable with each other or with the other rows."
 )
 PAPER_NOTE = (
     "The paper reports a U-Net Dice of 82.76 on MSD Hippocampus (its Table 2, 5-fold); "
