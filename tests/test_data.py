@@ -173,3 +173,18 @@ def test_lits_like_ct_in_hounsfield_units(tmp_path):
     image = prep.image(hu)
     assert image.dtype == np.float32 and np.isfinite(image).all()
     assert prep.targets(hu).shape == (2, 12, 14, 10)
+
+
+def test_synthetic_difficulty_leans_easy_as_asked(tmp_path):
+    import csv
+
+    from relunet.data.synthetic import write_synthetic_dataset
+
+    def difficulties(bias: float) -> list[float]:
+        root = write_synthetic_dataset(tmp_path / str(bias), n_cases=40, size=16, easy_bias=bias)
+        with (root / "difficulty.csv").open() as handle:
+            return [float(row["difficulty"]) for row in csv.DictReader(handle)]
+
+    even, easy = difficulties(1.0), difficulties(3.0)
+    assert easy[0] == pytest.approx(even[0] ** 3)  # the same first draw, cubed
+    assert sum(d < 0.25 for d in easy) > 2 * sum(d < 0.25 for d in even)

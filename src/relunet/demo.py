@@ -14,6 +14,9 @@ from relunet.training.run import train_fold
 
 #: brief training that suits 64 px synthetic images on a 2-core CPU
 DEMO_TRAIN = TrainConfig(epochs=24, samples_per_epoch=640, lr=1e-3, lr_step=8, batch_size=32)
+#: most demo cases easy and a few hard (difficulty u**3, mean 1/4), as in clinical data, so that the
+#: review flag has good cases to let through
+EASY_BIAS = 3.0
 
 
 def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict, list[dict], Path]:
@@ -26,12 +29,12 @@ def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict,
     sorted by confidence and the review page.
     """
     out = Path(out)
-    data = write_synthetic_dataset(out / "data", n_cases=n_cases)
+    data = write_synthetic_dataset(out / "data", n_cases=n_cases, easy_bias=EASY_BIAS)
     run = out / "run"
     train_fold(data, run, fold=0, resume=True, device=device, data_cfg=DataConfig(folds=4), train=DEMO_TRAIN)
     summary = evaluate_folder(run, data, out / "evaluation", fold=0, device=device, overwrite=True)
     calibrate(run, data, fold=0, device=device)
-    new = write_synthetic_dataset(out / "new", n_cases=n_cases // 4, seed=1)  # images to segment
+    new = write_synthetic_dataset(out / "new", n_cases=n_cases // 4, seed=1, easy_bias=EASY_BIAS)
     predict_folder(run, new / "images", out / "prediction", fold=0, device=device, overwrite=True)
     page = write_review_page(out / "prediction")
     with (out / "evaluation" / "per_case.csv").open(newline="") as handle:

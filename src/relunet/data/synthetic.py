@@ -33,12 +33,18 @@ def synthetic_image(rng: np.random.Generator, size: int, difficulty: float) -> t
     return (np.clip(image, 0, 1) * 255).astype(np.uint8), mask.astype(np.uint8)
 
 
-def write_synthetic_dataset(out: Path, n_cases: int = 200, size: int = 64, seed: int = 0) -> Path:
-    """Write `n_cases` images to `out/images`, masks to `out/masks`, difficulties to a CSV."""
+def write_synthetic_dataset(
+    out: Path, n_cases: int = 200, size: int = 64, seed: int = 0, easy_bias: float = 1.0
+) -> Path:
+    """Write `n_cases` images to `out/images`, masks to `out/masks`, difficulties to a CSV.
+
+    Difficulty is `u ** easy_bias` for u uniform in [0, 1]: 1 spreads it evenly, larger values
+    make most cases easy and a few hard, as in clinical data.
+    """
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n_cases):
-        difficulty = float(rng.uniform())
+        difficulty = float(rng.uniform()) ** easy_bias
         image, mask = synthetic_image(rng, size, difficulty)
         name = f"case_{i:04d}"
         _write_png(out / "images" / f"{name}.png", image)
