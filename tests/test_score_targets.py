@@ -17,6 +17,13 @@ def _summary(folder, s1s2=None, **dice):
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
+def _rows_of_plain(docs, entries, wins):
+    """The table rows of the cross-validation "plain" after publishing its score check."""
+    check = {"default_score": "C", "entries": entries, "fold_wins": wins}
+    (docs / "plain" / "scores.json").write_text(json.dumps(check))
+    return [line for line in render_score_targets(docs) if line.startswith("| [plain]")]
+
+
 def test_rows_name_each_rival_its_source_its_fold_wins_and_the_dice_spread(tmp_path):
     _summary(tmp_path / "plain", relation_self_pair=(0.88, 0.005), unet=(0.87, 0.01))
     _summary(tmp_path / "augmented", ensemble_5=(0.90, 0.004), unet=(0.89, 0.005))
@@ -31,10 +38,7 @@ def test_rows_name_each_rival_its_source_its_fold_wins_and_the_dice_spread(tmp_p
         "relation_self_pair C vs unet learned": {"folds": 5, "spearman": 2, "eaurc": 5},
         "relation_self_pair C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 5, "eaurc": 4},
     }
-    check = {"default_score": "C", "entries": entries, "fold_wins": wins}
-    (tmp_path / "plain" / "scores.json").write_text(json.dumps(check))
-    lines = render_score_targets(tmp_path)
-    rows = [line for line in lines if line.startswith("| [plain]")]
+    rows = _rows_of_plain(tmp_path, entries, wins)
     assert rows == [
         "| [plain](#plain) | ensemble of 5, pairwise Dice (augmented) | 0.520 / 0.350 | 0.0117 / 0.0141 "
         "| 5/5, 4/5 | 0.880 ± 0.005 / 0.900 ± 0.004 | no, short by 0.0160 |",
@@ -60,9 +64,7 @@ def test_the_s1s2_segmentation_gets_its_own_rows_with_its_own_dice(tmp_path):
         "relation_self_pair C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 5, "eaurc": 4},
         "relation_self_pair (s1+s2)/2 C vs ensemble_5 (augmented) C": {"folds": 5, "spearman": 4, "eaurc": 3},
     }
-    check = {"default_score": "C", "entries": entries, "fold_wins": wins}
-    (tmp_path / "plain" / "scores.json").write_text(json.dumps(check))
-    rows = [line for line in render_score_targets(tmp_path) if line.startswith("| [plain]")]
+    rows = _rows_of_plain(tmp_path, entries, wins)
     assert rows == [
         "| [plain](#plain) | ensemble of 5, pairwise Dice (augmented) | 0.670 / 0.350 | 0.0099 / 0.0141 "
         "| 5/5, 4/5 | 0.850 ± 0.005 / 0.899 ± 0.003 | no, short by 0.0460 |",

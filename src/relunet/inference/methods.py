@@ -42,7 +42,7 @@ from relunet.confidence import (
 )
 from relunet.errors import InputError
 from relunet.evaluation.metrics import dice_per_class
-from relunet.inference.predict import PAIRWISE_BUDGET, Prediction, Predictor
+from relunet.inference.predict import PAIRWISE_BUDGET, Prediction, Predictor, s1s2_map
 from relunet.types import Case
 
 #: ensemble members (and so models trained) of the ensemble method
@@ -151,7 +151,7 @@ class SelfPair(InferenceMethod):
         confidence = relation_confidence(maps["union"], maps["inter"])
         segmentation = predictor.config.model.segmentation
         if segmentation == "s1s2":
-            maps["s1s2"] = (maps["seg_a"] + maps["seg_b"]) / 2
+            maps["s1s2"] = s1s2_map(maps)
         return Prediction(case.case_id, maps, confidence, scores, self.score_column, segmentation)
 
 

@@ -64,6 +64,11 @@ class Prediction:
         return self.maps[self.segmentation] > 0.5
 
 
+def s1s2_map(maps: dict[str, np.ndarray]) -> np.ndarray:
+    """The paper's (s1+s2)/2: the mean of the `seg_a` and `seg_b` probability maps, `(K, *S)`."""
+    return (maps["seg_a"] + maps["seg_b"]) / 2
+
+
 class Predictor:
     """Runs a trained model on whole cases, in batches of samples, under inference mode.
 

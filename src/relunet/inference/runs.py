@@ -34,7 +34,7 @@ from relunet.inference.decisions import (
 from relunet.inference.methods import InferenceMethod, method, own_method
 from relunet.inference.onnx_engine import check_engine, open_engine
 from relunet.inference.onnx_export import export_program, write_program
-from relunet.inference.predict import Prediction, Predictor
+from relunet.inference.predict import Prediction, Predictor, s1s2_map
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
 from relunet.results_folder import check_apart, results_folder
@@ -291,7 +291,7 @@ def case_row(case: Case, prediction: Prediction, target: np.ndarray) -> dict:
     truth = target.astype(bool)
     maps = dict(prediction.maps)
     if "seg_b" in maps and "s1s2" not in maps:
-        maps["s1s2"] = (maps["seg_a"] + maps["seg_b"]) / 2
+        maps["s1s2"] = s1s2_map(maps)
     row: dict = {"case_id": case.case_id}
     for head, probability in maps.items():
         row[f"dice_{head}"] = float(dice_per_class(probability > 0.5, truth).mean())
