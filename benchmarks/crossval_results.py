@@ -51,12 +51,17 @@ DATASETS = {
     # the same on the full schedule (100 epochs, lr halved every 20): on fold 0, 100 epochs raised
     # independent pairs' Dice of seg_a from 0.852 to 0.877; does the (s1+s2)/2 reach the ensemble's?
     "hippocampus_independent_100_epochs": ("Task04_Hippocampus", {"dims": 2}, {"pairing": "independent"}),
+    # every model on twice the default widths (the same relation recipe as `hippocampus`): is the
+    # Relation U-Net's Dice gap to the ensemble of 5 a matter of capacity (it predicts 4 maps)?
+    "hippocampus_wide": ("Task04_Hippocampus", {"dims": 2}, SCHEDULE),
     "isic_augmented": ("ISIC2017_Task1_256", {"image_size": 128}, {**SCHEDULE, "augment": True}),
     "isic": ("ISIC2017_Task1_256", {"image_size": 128}, SCHEDULE),
     # the paper's schedule length (100 epochs, lr halved every 20), for a GPU: does the
     # Relation U-Net's Dice gap to the U-Net on ISIC close with longer training?
     "isic_100_epochs": ("ISIC2017_Task1_256", {"image_size": 128}, {"epochs": 100, "lr_step": 20}),
 }
+#: the backbone's widths where a cross-validation does not use its default (16, 16, 32, 64, 128, 16)
+WIDTHS = {"hippocampus_wide": (32, 32, 64, 128, 256, 32)}
 #: which of the paper's datasets each of ours stands beside
 PAPER_DATASETS = {
     "hippocampus": "Hippocampus",
@@ -116,6 +121,7 @@ def main() -> None:
                 DataConfig(**data_cfg),
                 TrainConfig(**train_cfg),
                 args.device,
+                features=WIDTHS.get(args.dataset),
             )
     if args.no_publish:
         return
@@ -136,7 +142,7 @@ def main() -> None:
                 "seconds": seconds,
                 "hardware": describe(resolve_device(args.device))
                 + (f", {args.jobs} worker processes" if args.jobs > 1 else ""),
-                "settings": {**data_cfg, **train_cfg},
+                "settings": {**data_cfg, **train_cfg, **_widths(args.dataset)},
             }
         )
         write_json(docs / name / "runs.json", runs)
@@ -149,6 +155,11 @@ def main() -> None:
     else:
         print(f"{out}: no method has finished a fold yet; nothing to report")
     write_text(args.docs / "results.md", render_results(docs))
+
+
+def _widths(dataset: str) -> dict:
+    """The `features` setting of `dataset` for runs.json, where it is not the backbone's default."""
+    return {"features": list(WIDTHS[dataset])} if dataset in WIDTHS else {}
 
 
 def _run_children(args: argparse.Namespace) -> None:

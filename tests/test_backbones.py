@@ -155,3 +155,62 @@ def test_benchmark_measures_a_backbone(msd, tmp_path):
     assert measures["backbones"]["segresnet"]["parameters"] == 395_076
     assert "| segresnet | 8 | 395,076 | 8 |" in (docs / "backbones.md").read_text()
     assert "| hippocampus_backbone_segresnet |" in (docs / "single_fold.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "widths", "why"),
+    [
+        ("basicunet", (8, 8), "its default widths are 16,16,32,64,128,16"),
+        ("segresnet", (12,), "its default widths are 8"),
+        ("basicunet", (4, 4, 8, 0, 16, 4), "whole numbers above 0"),
+    ],
+)
+def test_widths_the_backbone_cannot_take_are_refused_before_anything_is_written(
+    msd, tmp_path, name, widths, why
+):
+    given = ",".join(map(str, widths))
+    with pytest.raises(InputError, match=f"--features {given}: .*{why}"):
+        run_module.train_fold(
+            msd, tmp_path / "run", device="cpu", model=ModelConfig(backbone=name, features=widths)
+        )
+    with pytest.raises(InputError, match=f"--features {given}: .*{why}"):
+        crossval(msd, tmp_path / "cv", folds=2, backbone=name, features=widths, device="cpu")
+    args = ["train", str(msd), "--out", str(tmp_path / "cli"), "--backbone", name, "--features", given]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and f"--features {given}" in result.stderr
+    result = CliRunner().invoke(app, ["train", str(msd), "--out", str(tmp_path / "cli"), "--features", "8,x"])
+    assert result.exit_code == 2 and "--features '8,x': give whole numbers" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["msd"]
+
+
+def test_a_crossval_builds_every_method_with_the_given_widths(msd, tmp_path, monkeypatch):
+    from relunet.crossval import select_methods
+
+    built: list[ModelConfig] = []
+    real_train = run_module.train_fold
+
+    def train_and_record(*args, model, **kwargs):
+        built.append(model)
+        return real_train(*args, model=model, **kwargs)
+
+    import relunet.crossval as crossval_module
+
+    monkeypatch.setattr(crossval_module, "train_fold", train_and_record)
+    widths = TINY["basicunet"]
+    methods = select_methods("relation_self_pair,unet", (10,), (20,))
+    crossval(
+        msd,
+        tmp_path / "cv",
+        folds=2,
+        fold=0,
+        methods=methods,
+        features=widths,
+        train=TINY_TRAIN,
+        device="cpu",
+    )
+    assert sorted((m.kind, m.features) for m in built) == [("relation", widths), ("unet", widths)]
+    assert "features:\n- 4\n- 4\n- 8" in (tmp_path / "cv" / "crossval.yaml").read_text()
+    for kind in ("relation", "unet"):
+        assert (
+            load_config(tmp_path / "cv" / "models" / f"{kind}_seed0" / "config.yaml").model.features == widths
+        )

@@ -22,6 +22,10 @@ app = typer.Typer(
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write to.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fold = Annotated[int | None, typer.Option(help="Fold whose model to use (default: the only one).")]
+Features = Annotated[
+    str | None,
+    typer.Option(help="The backbone's widths, e.g. '32,32,64,128,256,32' (default: its own)."),
+]
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace the results already in --out (whole, at the end).")
 ]
@@ -38,6 +42,7 @@ def train(
     segmentation: Annotated[
         str, typer.Option(help="What a self-pair delivers: seg_a, or s1s2 (the mean of the two heads).")
     ] = "seg_a",
+    features: Features = None,
     dims: Annotated[int, typer.Option(help="2: images or slices of volumes; 3: volumes.")] = 2,
     epochs: Annotated[int | None, typer.Option(help="Epochs (default 100).")] = None,
     fold: Annotated[int, typer.Option(help="Fold to train.")] = 0,
@@ -119,7 +124,9 @@ def train(
             resume=resume,
             overwrite=overwrite,
             device=device,
-            model=ModelConfig(kind=model, backbone=backbone, segmentation=segmentation),
+            model=ModelConfig(
+                kind=model, backbone=backbone, segmentation=segmentation, features=_widths(features)
+            ),
             data_cfg=DataConfig(**data_cfg),
             train=TrainConfig(**train_cfg),
         )
@@ -307,6 +314,7 @@ def crossval(
     backbone: Annotated[
         str, typer.Option(help="Network inside: basicunet, unet, segresnet, dynunet or swinunetr.")
     ] = "basicunet",
+    features: Features = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs per model (default 100).")] = None,
     samples_per_epoch: Annotated[int | None, typer.Option(help="Pairs per epoch.")] = None,
     dims: Annotated[int, typer.Option(help="2 or 3.")] = 2,
@@ -328,7 +336,9 @@ def crossval(
         from relunet.crossval import select_methods
         from relunet.data.preprocess import parse_label_sets, parse_window
 
-        chosen = select_methods(methods, _ints(anchors), _ints(mc_samples))
+        chosen = select_methods(
+            methods, _ints(anchors, "--anchors", "10,200"), _ints(mc_samples, "--mc-samples", "20,200")
+        )
         data_cfg = _given(
             dims=dims,
             image_size=image_size,
@@ -349,6 +359,7 @@ def crossval(
             log=console.log,
             failure_threshold=failure_threshold,
             backbone=backbone,
+            features=_widths(features),
         )
         for name, entry in summary.items():
             console.print(
@@ -401,13 +412,19 @@ def demo(
     guarded(call)
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _widths(text: str | None) -> tuple[int, ...] | None:
+    return None if text is None else _ints(text, "--features", "32,32,64,128,256,32")
+
+
+def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
     from relunet.errors import InputError
 
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise InputError(f"{text!r}: give whole numbers separated by commas, e.g. '20,200'") from None
+        raise InputError(
+            f"{option} {text!r}: give whole numbers separated by commas, e.g. '{example}'"
+        ) from None
 
 
 def _given(**values: Any) -> dict[str, Any]:

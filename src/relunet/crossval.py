@@ -47,6 +47,7 @@ from relunet.inference.methods import method as inference_method
 from relunet.inference.predict import Prediction, Predictor
 from relunet.inference.runs import case_row, open_predictor
 from relunet.locks import sole_writer, try_lock
+from relunet.nets import check_features
 from relunet.results_folder import check_apart
 from relunet.rundir import SUMMARY_NAME, CrossvalFolder, MethodFold, RunFolder
 from relunet.training.checkpoint import load_checkpoint
@@ -142,26 +143,36 @@ def crossval(
     log: Callable[[str], None] = print,
     failure_threshold: float = FAILURE_THRESHOLD,
     backbone: str = "basicunet",
+    features: tuple[int, ...] | None = None,
 ) -> dict:
     """Run (or continue) the cross-validation and return the aggregated summary.
 
     Every model is trained with `data_cfg` (its folds set to `folds`) and `train`, None being the
-    defaults, and built on `backbone` (see `relunet.nets.backbones`). A test case with Dice below
-    `failure_threshold` counts as a failure (AUROC of finding them).
+    defaults, and built on `backbone` (see `relunet.nets.backbones`) with the widths `features`
+    (None: the backbone's default), the baselines as the Relation U-Net. A test case with Dice
+    below `failure_threshold` counts as a failure (AUROC of finding them).
     """
     methods = methods or all_methods()
     out = Path(out)
     check_apart(out, {"the input data": data})
     data_cfg, train = replace(data_cfg or DataConfig(), folds=folds), train or TrainConfig()
-    check_ranges(RunConfig(ModelConfig(backbone=backbone), data_cfg, train))
+    model = ModelConfig(backbone=backbone, features=features, spatial_dims=data_cfg.dims)
+    check_ranges(RunConfig(model, data_cfg, train))
+    check_features(model)
     if not 0 < failure_threshold <= 1:
         raise InputError(f"--failure-threshold {failure_threshold}: give a Dice between 0 and 1")
-    training = _Training(Path(data), backbone, data_cfg, train, device)
+    training = _Training(Path(data), backbone, features, data_cfg, train, device)
     if fold is not None and not 0 <= fold < folds:
         raise InputError(f"--fold {fold}: choose a fold from 0 to {folds - 1}")
     todo = range(folds) if fold is None else [fold]
     test_cases = _TestCases(index_dataset(data), out)
-    settings = {"backbone": backbone, "data": asdict(data_cfg), "train": asdict(train), "seed": seed}
+    settings = {
+        "backbone": backbone,
+        "features": features,
+        "data": asdict(data_cfg),
+        "train": asdict(train),
+        "seed": seed,
+    }
     _claim_settings(out, settings)
     pending = sorted(((m, k) for k in todo for m in methods), key=lambda w: (work_order(w[0]), w[1]))
     while pending := [(m, k) for m, k in pending if not evaluated(out, m, k)]:
@@ -288,6 +299,7 @@ class _Training:
 
     data: Path
     backbone: str
+    features: tuple[int, ...] | None
     data_cfg: DataConfig
     train: TrainConfig
     device: str
@@ -306,7 +318,7 @@ class _Training:
             fold=fold,
             resume=True,
             device=self.device,
-            model=ModelConfig(kind=method.model, backbone=self.backbone),
+            model=ModelConfig(kind=method.model, backbone=self.backbone, features=self.features),
             data_cfg=self.data_cfg,
             train=replace(self.train, seed=model_seed, flips=self.train.flips or method.flips),
         )

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from relunet.config import ModelConfig
+from relunet.errors import InputError
 from relunet.nets.backbones import SPECS, BackboneSpec
 
 
@@ -52,6 +53,28 @@ def build_backbone(
 def model_features(cfg: ModelConfig) -> tuple[int, ...]:
     """The widths of the model `cfg` describes: `cfg.features`, or its backbone's default."""
     return _spec(cfg.backbone).features if cfg.features is None else cfg.features
+
+
+def check_features(cfg: ModelConfig) -> None:
+    """Refuse widths `cfg.features` its backbone cannot be built with, in one line naming the option.
+
+    The backbone itself is the judge (MONAI checks the count, and the multiples that normalisation
+    and attention need): it is built once, small, on the CPU.
+    """
+    if cfg.features is None:
+        return
+    default = ",".join(map(str, _spec(cfg.backbone).features))
+    given = ",".join(map(str, cfg.features))
+    if any(width < 1 for width in cfg.features):
+        raise InputError(f"--features {given}: widths must be whole numbers above 0, e.g. {default}")
+    try:
+        build_backbone(cfg.backbone, cfg.spatial_dims, cfg.in_channels, 1, cfg.features)
+    except (ValueError, TypeError, AssertionError, RuntimeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(
+            f"--features {given}: {cfg.backbone} cannot be built with these widths ({reason}); "
+            f"its default widths are {default}"
+        ) from None
 
 
 def size_multiple(cfg: ModelConfig) -> int:

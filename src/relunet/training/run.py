@@ -26,7 +26,7 @@ from relunet.data.training_set import build_training_set, check_label_sets, load
 from relunet.device import resolve_device
 from relunet.errors import InputError
 from relunet.locks import sole_writer, try_lock
-from relunet.nets import build_model, model_features, size_multiple
+from relunet.nets import build_model, check_features, model_features, size_multiple
 from relunet.results_folder import check_apart
 from relunet.rundir import RunFolder
 from relunet.training.distributed import distributed
@@ -121,8 +121,8 @@ def _run_config(
 ) -> RunConfig:
     """The given sections (None: the defaults) at the data's path, checked; then what the data fixes.
 
-    The data fixes the channels and the classes (label sets). The backbone's widths are written
-    out, so that the saved config rebuilds the same model, and so is whether it augments
+    The data fixes the channels and the classes (label sets). The backbone's widths are checked
+    and written out, so that the saved config rebuilds the same model, and so is whether it augments
     (`default_augment` where not given).
     """
     config = RunConfig(
@@ -131,7 +131,7 @@ def _run_config(
     check_ranges(config)
     label_sets = config.data.label_sets or binary_label_sets(index.labels)
     augment = default_augment(config.model.kind) if config.train.augment is None else config.train.augment
-    return config.with_overrides(
+    config = config.with_overrides(
         model={
             "in_channels": int(cases[0].image.shape[0]),
             "num_classes": len(label_sets),
@@ -141,6 +141,8 @@ def _run_config(
         data={"label_sets": label_sets},
         train={"augment": augment},
     )
+    check_features(config.model)
+    return config
 
 
 def _check_settings(config: RunConfig, spatial: int, fold: int, root: Path) -> None:
