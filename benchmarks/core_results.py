@@ -90,6 +90,13 @@ RECIPE = (
     ),
     ("relation_wide", WIDE, {}, "Relation U-Net, twice the widths"),
     ("relation_wide_augment", WIDE, {"augment": True}, "Relation U-Net, twice the widths, augmented"),
+    ("relation_wide_independent", WIDE, {"pairing": "independent"}, "twice the widths, independent pairs"),
+    (
+        "relation_wide_independent_augment",
+        WIDE,
+        {"pairing": "independent", "augment": True},
+        "twice the widths, independent pairs, augmented",
+    ),
 )
 #: the recipe rows also run on the default schedule's 100 epochs (lr halved every 20) on Hippocampus:
 #: does the longer schedule close the Relation U-Net's Dice gap to the augmented U-Net?
