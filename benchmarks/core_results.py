@@ -37,8 +37,8 @@ SCHEDULE_40 = {"epochs": 40, "lr_step": 8}
 SCHEDULE_100 = {"epochs": 100, "lr_step": 20}
 #: ISIC as the cross-validation reads it
 ISIC_128 = {"image_size": 128}
-#: twice the default BasicUNet widths (16, 16, 32, 64, 128, 16): about 4x the parameters, 2.4x the
-#: training step on one CPU thread; still less compute than the ensemble of 5 U-Nets it is compared with
+#: twice the default BasicUNet widths (16, 16, 32, 64, 128, 16): about 4x the parameters, still fewer
+#: than the ensemble of 5 default U-Nets it is compared with
 WIDE = {"features": (32, 32, 64, 128, 256, 32)}
 #: the recipe ablation on fold 0: (name, model overrides, train overrides, what it shows)
 RECIPE = (

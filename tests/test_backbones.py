@@ -10,10 +10,11 @@ from conftest import TINY_TRAIN, run_benchmark
 from torch import nn
 from typer.testing import CliRunner
 
+import relunet.crossval as crossval_module
 import relunet.training.run as run_module
 from relunet.cli import app
 from relunet.config import BACKBONES, ModelConfig, RunConfig, load_config
-from relunet.crossval import crossval
+from relunet.crossval import crossval, select_methods
 from relunet.data.samples import padded_shape
 from relunet.errors import InputError
 from relunet.inference.predict import Predictor
@@ -184,16 +185,12 @@ def test_widths_the_backbone_cannot_take_are_refused_before_anything_is_written(
 
 
 def test_a_crossval_builds_every_method_with_the_given_widths(msd, tmp_path, monkeypatch):
-    from relunet.crossval import select_methods
-
     built: list[ModelConfig] = []
     real_train = run_module.train_fold
 
     def train_and_record(*args, model, **kwargs):
         built.append(model)
         return real_train(*args, model=model, **kwargs)
-
-    import relunet.crossval as crossval_module
 
     monkeypatch.setattr(crossval_module, "train_fold", train_and_record)
     widths = TINY["basicunet"]
