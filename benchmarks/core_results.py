@@ -101,7 +101,8 @@ RECIPE = (
 #: the recipe rows also run on the default schedule's 100 epochs (lr halved every 20) on Hippocampus:
 #: does the longer schedule close the Relation U-Net's Dice gap to the augmented U-Net?
 LONG_RECIPE = ("relation_independent", "relation_augment", "unet_augment")
-#: the recipe rows also run on ISIC
+#: the recipe rows also run on ISIC (twice the widths: does the capacity that closed most of
+#: Hippocampus's Dice gap close ISIC's, where augmentation did not move the Relation U-Net's Dice?)
 ISIC_RECIPE = (
     "relation",
     "relation_augment",
@@ -109,6 +110,7 @@ ISIC_RECIPE = (
     "unet_augment",
     "relation_paper",
     "relation_independent",
+    "relation_wide_augment",
 )
 
 
