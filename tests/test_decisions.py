@@ -77,6 +77,7 @@ def test_predict_on_a_calibrated_run_decides_per_case(calibrated, tmp_path):
     batch = json.loads((out / "prediction.json").read_text())
     assert batch["calibrated"] and batch["n_flagged"] == sum(r["review"] == "True" for r in rows)
     assert batch["promise"]["risk"] == 0.1 and "pvalue" in batch["shift"]
+    assert batch["distinct_scores"] == len({float(r["score"]) for r in rows})
 
 
 @pytest.mark.parametrize("threshold, said", [(0.8, "2 flagged for review: among"), (None, "all 3 flagged")])
@@ -93,6 +94,17 @@ def test_console_says_why_every_case_is_flagged(tmp_path, threshold, said):
     (tmp_path / "prediction.json").write_text(json.dumps(record))
     lines = prediction_lines(tmp_path)
     assert said in lines and ("calibrate with more labelled cases" in lines) == (threshold is None)
+
+
+@pytest.mark.parametrize(
+    "n_cases, distinct, warned", [(3, 1, True), (3, 2, False), (1, 1, False), (3, None, False)]
+)
+def test_console_warns_when_every_case_has_the_same_score(tmp_path, n_cases, distinct, warned):
+    record = {"n_cases": n_cases, "calibrated": False, "n_flagged": 0}
+    if distinct is not None:  # records written before the count say nothing
+        record["distinct_scores"] = distinct
+    (tmp_path / "prediction.json").write_text(json.dumps(record))
+    assert ("every case has the same score" in prediction_lines(tmp_path)) == warned
 
 
 def test_a_stricter_promise_flags_at_least_as_many(calibrated, tmp_path):

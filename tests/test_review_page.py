@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from relunet.errors import InputError
-from relunet.reporting.review_page import write_review_page
+from relunet.reporting.review_page import render_header, write_review_page
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 PROMISE = {"target_dice": 0.8, "risk": 0.1, "delta": 0.1, "coverage": 0.9, "threshold": 0.93}
@@ -205,6 +205,14 @@ def test_2d_page_lists_cases_most_doubtful_first_with_flags_warning_and_overlays
     pixels = page.evaluate(PICTURE_PIXELS)
     assert pixels["image"] > 1000 and pixels["contour"] > 200 and pixels["disagree"] > 1000
     assert "niivue" not in page.evaluate("Object.keys(window)")  # no viewer bundle in a 2D page
+
+
+@pytest.mark.parametrize("distinct, warned", [(1, True), (4, False)])
+def test_header_warns_when_every_case_has_the_same_score(tmp_path, distinct, warned):
+    pred = write_prediction(tmp_path, n_cases=4)
+    record = {**json.loads((pred / "prediction.json").read_text()), "distinct_scores": distinct}
+    header = render_header(pred, record, [{"flagged": False}] * 4)
+    assert ('role="alert"' in header and "order says nothing" in header) == warned
 
 
 def test_keyboard_moves_and_marks_cases_marks_survive_reload_and_export_as_csv(tmp_path, open_page):

@@ -20,6 +20,12 @@ from relunet.rundir import FoldFolder
 
 PREDICTION_NAME = "prediction.json"
 CASE_FOLDER = "cases"
+#: what a user is told when every case of a batch has the same score
+ONE_SCORE_WARNING = (
+    "every case has the same score, so the order says nothing; this model's confidence cannot "
+    "rank cases (for a Relation U-Net: its intersection head may segment nothing; check with "
+    "`relunet evaluate` on labelled cases, or train longer or wider)"
+)
 
 
 @dataclass(frozen=True)
@@ -116,11 +122,16 @@ def write_batch_record(
     threshold: float | None,
     shift: dict | None,
 ) -> dict:
-    """`prediction.json`: whether the run was calibrated, the promise and threshold, the shift check."""
+    """`prediction.json`: whether the run was calibrated, the promise and threshold, the shift check.
+
+    `distinct_scores` counts the different scores of the batch: one over several cases means
+    the score cannot rank them (e.g. an intersection head that segments nothing gives C = 0 everywhere).
+    """
     record = {
         "calibrated": promise is not None,
         "model": vars(model),
         "n_cases": len(rows),
+        "distinct_scores": len({float(r["score"]) for r in rows}),
         "n_flagged": sum(bool(r.get("review")) for r in rows),
         "promise": None
         if promise is None
@@ -129,3 +140,8 @@ def write_batch_record(
     }
     write_json(out / PREDICTION_NAME, record)
     return record
+
+
+def scores_cannot_rank(record: dict) -> bool:
+    """Whether a `prediction.json` of several cases holds one score only (older records: False)."""
+    return record["n_cases"] > 1 and record.get("distinct_scores") == 1

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from relunet.inference.decisions import ONE_SCORE_WARNING, scores_cannot_rank
+
 FILE_COLUMNS = ("mask", "disagreement")
 SUMMARY_KEYS = (
     "n_cases",
@@ -53,9 +55,11 @@ def _fmt(value: object) -> str:
 
 
 def prediction_lines(folder: Path) -> str:
-    """What a prediction folder holds, for the console: cases, flagged, batch warning."""
+    """What a prediction folder holds, for the console: cases, flagged, warnings (one score, batch shift)."""
     record = json.loads((folder / "prediction.json").read_text())
     lines = [f"{record['n_cases']} cases written to {folder}"]
+    if scores_cannot_rank(record):
+        lines.append(f"warning: {ONE_SCORE_WARNING}")
     if record["calibrated"]:
         promise = record["promise"]
         if promise["threshold"] is None:

@@ -22,6 +22,7 @@ from relunet.data.readers import file_kind
 from relunet.errors import InputError
 from relunet.evaluation.calibration_store import file_sha256
 from relunet.evaluation.decision import Promise
+from relunet.inference.decisions import ONE_SCORE_WARNING, scores_cannot_rank
 from relunet.reporting.review_media import picture_layers, volume_layers
 
 PAGE_NAME = "review.html"
@@ -121,7 +122,7 @@ def render_page(pred_dir: Path, record: dict, cases: list[dict]) -> str:
 
 
 def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
-    """Counts, the promise in words, and the batch-shift warning when there is one."""
+    """Counts, the promise in words, and the warnings: one score for every case, batch shift."""
     promise = record["promise"]
     words = Promise(*(float(promise[k]) for k in ("target_dice", "risk", "delta", "coverage"))).words()
     flagged = sum(c["flagged"] for c in cases)
@@ -139,6 +140,9 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
         f'<p class="promise"><strong>The flag’s promise:</strong> {html.escape(words)}. '
         f"Dice intervals hold the true Dice with probability {float(promise['coverage']):.0%}.</p>",
     ]
+    if scores_cannot_rank(record):
+        warning = html.escape(ONE_SCORE_WARNING)
+        lines.append(f'<div class="warning" role="alert"><strong>Warning: {warning}.</strong></div>')
     shift = record.get("shift") or {}
     if shift.get("warn"):
         lines.append(render_warning(shift))
