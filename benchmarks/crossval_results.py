@@ -334,7 +334,7 @@ def _at_a_glance(docs: Path) -> list[str]:
         if mine is None or unet is None:
             continue
         runs = _runs(folder)
-        epochs = runs[-1]["settings"].get("epochs", "—") if runs else "—"
+        epochs = runs[-1]["settings"].get("epochs", TrainConfig().epochs) if runs else "—"
         rivals = [_pearson_against(mine, summary.get(name)) for name in RIVALS]
         rows.append(
             f"| [{folder.name}](#{folder.name}) | {epochs} | {_mean_std(mine, 'dice_seg_a_mean')} | "

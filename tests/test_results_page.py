@@ -25,11 +25,13 @@ def summary(dice: float, dice_std: float, pearson_by_fold: list[float]) -> dict:
     }
 
 
-def publish(docs, name: str, methods: dict, epochs: int = 40) -> None:
+def publish(docs, name: str, methods: dict, epochs: int | None = 40) -> None:
+    """A published cross-validation; `epochs` None: its settings leave the schedule at the default."""
     folder = docs / name
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(methods))
-    (folder / "runs.json").write_text(json.dumps([RUN | {"settings": {"epochs": epochs}}]))
+    settings = {} if epochs is None else {"epochs": epochs}
+    (folder / "runs.json").write_text(json.dumps([RUN | {"settings": settings}]))
 
 
 def test_at_a_glance_judges_the_dice_against_the_unets_spread_and_counts_pearson_wins(tmp_path):
@@ -44,12 +46,14 @@ def test_at_a_glance_judges_the_dice_against_the_unets_spread_and_counts_pearson
     }
     publish(docs, "within", rivals, epochs=100)
     publish(docs, "no_relation", {"unet": unet})
+    publish(docs, "default_schedule", {"unet": unet, "relation_self_pair": unet}, epochs=None)
     rows = {
         line.split("]")[0].lstrip("| ["): line
         for line in crossval_results._at_a_glance(docs)
         if line.startswith("| [")
     }
-    assert sorted(rows) == ["above", "short", "within"]
+    assert sorted(rows) == ["above", "default_schedule", "short", "within"]
+    assert "| 100 |" in rows["default_schedule"]  # TrainConfig's epochs where the settings are silent
     assert "| above |" in rows["above"] and "(self-pair higher on 3/3)" in rows["above"]
     assert "no, short by 0.0005" in rows["short"] and "(self-pair higher on 2/3)" in rows["short"]
     assert "| 100 |" in rows["within"] and "| within |" in rows["within"]
