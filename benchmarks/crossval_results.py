@@ -55,6 +55,9 @@ DATASETS = {
     # Relation U-Net's Dice reached the augmented U-Net's, and augmentation kept its C ranking cases
     # (without it, the wider network's heads agree on almost every case)
     "hippocampus_wide_augmented": ("Task04_Hippocampus", {"dims": 2}, {**SCHEDULE, "augment": True}),
+    # the `relunet train` defaults as they are (100 epochs, no augmentation for the Relation U-Net,
+    # the baselines augmented by `default_augment`): the like-for-like partner of the next entry
+    "hippocampus_100_epochs": ("Task04_Hippocampus", {"dims": 2}, {}),
     # augmentation on the full schedule (100 epochs, lr halved every 20): on fold 0
     # (docs/single_fold.md) the Relation U-Net's Dice of seg_a rose to 0.895 beside the U-Net's 0.897
     "hippocampus_augmented_100_epochs": ("Task04_Hippocampus", {"dims": 2}, {"augment": True}),
@@ -71,6 +74,7 @@ PAPER_DATASETS = {
     "hippocampus": "Hippocampus",
     "hippocampus_augmented": "Hippocampus",
     "hippocampus_wide_augmented": "Hippocampus",
+    "hippocampus_100_epochs": "Hippocampus",
     "hippocampus_augmented_100_epochs": "Hippocampus",
     "isic": "ISIC (2018)",
     "isic_augmented": "ISIC (2018)",
