@@ -141,8 +141,7 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
         f"Dice intervals hold the true Dice with probability {float(promise['coverage']):.0%}.</p>",
     ]
     if scores_cannot_rank(record):
-        warning = html.escape(ONE_SCORE_WARNING)
-        lines.append(f'<div class="warning" role="alert"><strong>Warning: {warning}.</strong></div>')
+        lines.append(_warning_box(f"Warning: {html.escape(ONE_SCORE_WARNING)}."))
     shift = record.get("shift") or {}
     if shift.get("warn"):
         lines.append(render_warning(shift))
@@ -155,10 +154,15 @@ def render_warning(shift: dict) -> str:
     found += [(str(name).replace("_", " "), p) for name, p in (shift.get("pvalues") or {}).items()]
     found = [(label, p) for label, p in found if _is_number(p)]
     pvalues = " · ".join(f"{html.escape(label)}: p = {p:.2g}" for label, p in found)
-    return (
-        '<div class="warning" role="alert"><strong>Warning: this batch differs from the calibration cases; '
-        f"the flag may not keep its promise.</strong>{' P-values: ' + pvalues + '.' if pvalues else ''}</div>"
+    return _warning_box(
+        "Warning: this batch differs from the calibration cases; the flag may not keep its promise.",
+        f" P-values: {pvalues}." if pvalues else "",
     )
+
+
+def _warning_box(headline: str, details: str = "") -> str:
+    """A visible alert above the worklist: `headline` in bold, then `details` (both HTML)."""
+    return f'<div class="warning" role="alert"><strong>{headline}</strong>{details}</div>'
 
 
 def render_row(index: int, case: dict) -> str:
