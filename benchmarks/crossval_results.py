@@ -31,6 +31,7 @@ from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.reporting.page import FIGURES, build_report
 from relunet.reporting.paper import published, render_beside_paper
+from relunet.reporting.recipes import render_recipes
 from relunet.reporting.score_targets import render_score_targets
 from relunet.reporting.tables import read_summary, render_tables
 from relunet.rundir import CrossvalFolder, MethodFold
@@ -279,6 +280,7 @@ def render_results(docs: Path) -> str:
         "",
         *_at_a_glance(docs),
         *render_score_targets(docs),
+        *render_recipes(docs, {name: _dataset_label(name) for name in DATASETS}),
         _beside_paper(docs),
     ]
     for folder in sorted(p for p in docs.iterdir() if p.is_dir()):
@@ -308,6 +310,13 @@ def render_results(docs: Path) -> str:
                 lines += ["", f"![{figure}](crossval/{folder.name}/report/figures/{figure}.png)"]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _dataset_label(name: str) -> str:
+    """The data a cross-validation ran on, in words: its folder, and its classes where several."""
+    folder, data_cfg, _ = DATASETS[name]
+    classes = len(data_cfg.get("label_sets", ()))
+    return folder + (f", {classes} classes" if classes > 1 else "")
 
 
 def _beside_paper(docs: Path) -> str:
