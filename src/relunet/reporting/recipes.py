@@ -39,11 +39,10 @@ def render_recipes(crossval_docs: Path, dataset_of: dict[str, str]) -> list[str]
         "## The Relation U-Net's recipes",
         "",
         "Each cross-validation's Relation U-Net, named by how its training differs from the "
-        "`relunet train` defaults (100 epochs of 2000 pairs, learning rate halved every 20, mixed "
-        "pairs, BCE + Dice, no augmentation): Dice of `seg_a` and of the (s1+s2)/2 map (mean ± std "
-        "over folds), and how well C ranks the cases by the Dice of `seg_a`, pooled over all folds' "
-        "test cases, with the share of cases it sends to review where the score check ran (risk 0.1 "
-        "of Dice < 0.8, its section below).",
+        f"`relunet train` defaults ({_defaults_in_words()}): Dice of `seg_a` and of the (s1+s2)/2 "
+        "map (mean ± std over folds), and how well C ranks the cases by the Dice of `seg_a`, pooled "
+        "over all folds' test cases, with the share of cases it sends to review where the score check "
+        "ran (risk 0.1 of Dice < 0.8, its section below).",
         "",
         "| dataset | results | recipe | folds | Dice seg_a | Dice (s1+s2)/2 | Spearman (C) "
         "| e-AURC (C) | sent to review (C) |",
@@ -73,6 +72,15 @@ def recipe_name(settings: dict) -> str:
         else:
             words.append(f"{key} {value}")
     return ", ".join(words) or "the `relunet train` defaults"
+
+
+def _defaults_in_words() -> str:
+    train = TrainConfig()
+    augment = "augmented" if default_augment(RELATION_KIND) else "no augmentation"
+    return (
+        f"{train.epochs} epochs of {train.samples_per_epoch} pairs, learning rate halved every "
+        f"{train.lr_step}, {train.pairing} pairs, loss {train.loss}, {augment}"
+    )
 
 
 def _relation(folder: Path) -> dict | None:
