@@ -28,11 +28,11 @@ def render_recipes(crossval_docs: Path, dataset_of: dict[str, str]) -> list[str]
     `dataset_of` maps a cross-validation's name to the data it ran on, which orders the rows.
     Empty if none finished.
     """
-    rows = [
-        _row(crossval_docs / name, dataset)
-        for name, dataset in sorted(dataset_of.items(), key=lambda item: (item[1], item[0]))
-        if _relation(crossval_docs / name) is not None
-    ]
+    rows = []
+    for name, dataset in sorted(dataset_of.items(), key=lambda item: (item[1], item[0])):
+        mine = _relation(crossval_docs / name)
+        if mine is not None:
+            rows.append(_row(crossval_docs / name, dataset, mine))
     if not rows:
         return []
     return [
@@ -57,7 +57,7 @@ def recipe_name(settings: dict) -> str:
     defaults = {f.name: f.default for f in fields(TrainConfig)} | {"augment": default_augment(RELATION_KIND)}
     words = []
     for key, value in settings.items():
-        if key not in TRAIN_KEYS or value == defaults.get(key, None):
+        if key not in TRAIN_KEYS or value == defaults.get(key):
             continue
         if key == "epochs":
             words.append(f"{value} epochs")
@@ -88,8 +88,8 @@ def _relation(folder: Path) -> dict | None:
     return json.loads(path.read_text()).get(RELATION) if path.is_file() else None
 
 
-def _row(folder: Path, dataset: str) -> str:
-    mine = _relation(folder)
+def _row(folder: Path, dataset: str, mine: dict) -> str:
+    """The table row of `folder`, whose Relation U-Net's summary.json entry is `mine`."""
     runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
     recipe = recipe_name(runs[-1]["settings"]) if runs else "—"
     return (
