@@ -44,6 +44,7 @@ WIDE = {"features": (32, 32, 64, 128, 256, 32)}
 RECIPE = (
     ("relation", {}, {}, "Relation U-Net, defaults"),
     ("relation_augment", {}, {"augment": True}, "Relation U-Net, augmented"),
+    ("relation_augment_flips", {}, {"augment": True, "flips": True}, "Relation U-Net, augmented and flipped"),
     ("unet", {"kind": "unet"}, {"augment": False}, "U-Net"),
     ("unet_augment", {"kind": "unet"}, {"augment": True}, "U-Net, augmented"),
     ("relation_paper", {}, {"pairing": "independent", "loss": "bce"}, "paper's protocol"),
@@ -102,10 +103,12 @@ RECIPE = (
 #: does the longer schedule close the Relation U-Net's Dice gap to the augmented U-Net?
 LONG_RECIPE = ("relation_independent", "relation_augment", "unet_augment")
 #: the recipe rows also run on ISIC (twice the widths: does the capacity that closed most of
-#: Hippocampus's Dice gap close ISIC's, where augmentation did not move the Relation U-Net's Dice?)
+#: Hippocampus's Dice gap close ISIC's, where augmentation did not move the Relation U-Net's Dice?
+#: flips: dermoscopy has no up or down, and a U-Net trained with flips has ISIC's best Dice)
 ISIC_RECIPE = (
     "relation",
     "relation_augment",
+    "relation_augment_flips",
     "unet",
     "unet_augment",
     "relation_paper",
