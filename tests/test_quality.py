@@ -90,3 +90,22 @@ def test_compare_holds_a_methods_scores_against_the_dice_column_it_is_given():
     assert by["b", "C"]["spearman"] == pytest.approx(1.0)
     assert by["b", "C_soft"]["spearman"] < by["a", "C_soft"]["spearman"]
     assert by["b", LEARNED]["spearman"] != by["a", LEARNED]["spearman"]  # fitted to dice_other
+
+
+def test_by_map_holds_one_score_against_the_dice_of_each_map_present():
+    """`C` follows the union's Dice exactly and `seg_a`'s loosely; maps without a column are left out."""
+    from relunet.analysis.one_pass_scores import by_map, render_maps
+
+    rows = [dict(r, dice_union=r["C"] * 0.9) for r in _rows(200, seed=4)]
+    folds = np.arange(200) % 5
+    entries = by_map(rows, folds)
+    assert [e["map"] for e in entries] == ["seg_a", "union"]
+    seg_a, union = entries
+    assert union["spearman"] == pytest.approx(1.0) and union["eaurc"] == pytest.approx(0.0, abs=1e-12)
+    assert seg_a["spearman"] < union["spearman"] and seg_a["eaurc"] > 0
+    union_dice = np.array([r["dice_union"] for r in rows])
+    fold_means = [union_dice[folds == f].mean() for f in range(5)]
+    assert union["dice_mean"] == pytest.approx(np.mean(fold_means))
+    assert union["dice_std"] == pytest.approx(np.std(fold_means, ddof=1))
+    table = render_maps(entries)
+    assert table.splitlines()[2].startswith("| seg_a |") and "| union |" in table

@@ -4,7 +4,9 @@ For each method, every confidence column of its per-case table (`C`, `C_<score>`
 cross-fitted learned estimate (`relunet.evaluation.quality`, fitted on the other folds' cases)
 is scored against the Dice of `seg_a`: Spearman, Pearson, e-AURC (risk = 1 - Dice) pooled over
 all cases, the Spearman and e-AURC of each fold, and optionally the share of cases the review
-flag sends to an expert at the review check's guarantee (`review_promise`).
+flag sends to an expert at the review check's guarantee (`review_promise`). `by_map` holds one
+score against the Dice of each map the Relation U-Net gives (`seg_a`, `seg_b`, union,
+intersection, (s1+s2)/2): which segmentation the score ranks best, and what that map's Dice is.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from relunet.evaluation.quality import cross_fitted, feature_columns
 
 #: the name of the learned estimate in the tables
 LEARNED = "learned"
+#: the Relation U-Net's maps that carry a Dice column in its per-case tables: (column, name)
+MAPS = (
+    ("dice_seg_a", "seg_a"),
+    ("dice_seg_b", "seg_b"),
+    ("dice_union", "union"),
+    ("dice_inter", "intersection"),
+    ("dice_s1s2", "(s1+s2)/2"),
+)
 
 
 def score_columns(rows: Sequence[dict]) -> list[str]:
@@ -98,6 +108,43 @@ def fold_wins(entries: Sequence[dict], mine: tuple[str, str], rival: tuple[str, 
         "spearman": sum(a["spearman_by_fold"][k] > b["spearman_by_fold"][k] for k in folds),
         "eaurc": sum(a["eaurc_by_fold"][k] < b["eaurc_by_fold"][k] for k in folds),
     }
+
+
+def by_map(rows: Sequence[dict], folds: Sequence[int], score: str = "C") -> list[dict]:
+    """How `score` ranks the cases by the Dice of each map of a Relation U-Net's per-case `rows`.
+
+    One entry per map of `MAPS` with a Dice column: `map`, its Dice (`dice_mean`, `dice_std`: over
+    the folds' mean Dice), and the pooled `spearman` and `eaurc` of `score` against that Dice.
+    """
+    folds = np.asarray(folds)
+    values = np.array([float(r[score]) for r in rows])
+    entries = []
+    for column, name in MAPS:
+        if column not in rows[0]:
+            continue
+        dice = np.array([float(r[column]) for r in rows])
+        fold_means = [dice[folds == k].mean() for k in np.unique(folds)]
+        entries.append(
+            {
+                "map": name,
+                "dice_mean": float(np.mean(fold_means)),
+                "dice_std": float(np.std(fold_means, ddof=1)) if len(fold_means) > 1 else 0.0,
+                "spearman": spearman(values, dice),
+                "eaurc": excess_aurc(values, 1.0 - dice),
+            }
+        )
+    return entries
+
+
+def render_maps(entries: Sequence[dict]) -> str:
+    """A markdown table of `by_map`'s entries, in the order of `MAPS`."""
+    lines = ["| map | Dice | Spearman | e-AURC |", "| --- | ---: | ---: | ---: |"]
+    lines += [
+        f"| {e['map']} | {e['dice_mean']:.3f} ± {e['dice_std']:.3f} "
+        f"| {e['spearman']:.3f} | {e['eaurc']:.4f} |"
+        for e in entries
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def inner_folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
