@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from relunet.analysis.one_pass_scores import LEARNED, compare, inner_folds, render
+from relunet.analysis.one_pass_scores import LEARNED, by_map, compare, inner_folds, render, render_maps
 from relunet.evaluation.quality import cross_fitted, feature_columns, features
 
 
@@ -94,8 +94,6 @@ def test_compare_holds_a_methods_scores_against_the_dice_column_it_is_given():
 
 def test_by_map_holds_one_score_against_the_dice_of_each_map_present():
     """`C` follows the union's Dice exactly and `seg_a`'s loosely; maps without a column are left out."""
-    from relunet.analysis.one_pass_scores import by_map, render_maps
-
     rows = [dict(r, dice_union=r["C"] * 0.9) for r in _rows(200, seed=4)]
     folds = np.arange(200) % 5
     entries = by_map(rows, folds)
