@@ -51,7 +51,7 @@ import torch. Every path inside a run or cross-validation folder comes from `run
 WHERE_TO_ADD = """\
 ## Where to add
 
-- **A backbone** (one module plus a name): a `BackboneSpec` in `nets/backbones.py` `SPECS`, and its
+- **A backbone** (one module plus a name): a `BackboneSpec` in `nets/backbone_catalogue.py` `SPECS`, and its
   name in `config.BACKBONES`; `tests/test_backbones.py` runs every name of `SPECS`.
 - **A method** (one module plus its test): a subclass of `InferenceMethod` in `inference/methods.py`,
   registered with `@register("<how>")`; it declares its forward passes (`passes(dims)`) and the

@@ -1,6 +1,6 @@
 """Every backbone on Hippocampus fold 0 (2D slices), on one short schedule, the same for all.
 
-For each backbone of `relunet.nets.backbones` (its default widths) a Relation U-Net is trained
+For each backbone of `relunet.nets.backbone_catalogue` (its default widths) a Relation U-Net is trained
 with `relunet train`'s defaults but the schedule (default 8 epochs x 1000 pairs), its test fold is
 evaluated (self-pair confidence C), and the script records Dice, Pearson and Spearman of C with
 Dice, seconds per training step, seconds per test case (prediction only, after one warm-up case)
@@ -29,7 +29,8 @@ from relunet.config import BACKBONES
 from relunet.data.layouts import index_dataset
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError, guarded
-from relunet.inference.runs import open_predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.workflows import open_predictor
 from relunet.nets import size_multiple
 from relunet.rundir import HISTORY_NAME, RunFolder
 
@@ -47,10 +48,10 @@ def measure_backbone(name: str, data: Path, work: Path, out: Path, schedule: dic
         result = measure(folder.name, spec, data, run, folder, device)
     predictor, _ = open_predictor(run, 0, device)
     cases = load_cases(index_dataset(data).subset(RunFolder(run).fold_split(0)["test"]))
-    predictor.predict(cases[0])
+    predict_case(predictor, cases[0])
     tic = time.perf_counter()
     for case in cases:
-        predictor.predict(case)
+        predict_case(predictor, case)
     seconds_per_case = (time.perf_counter() - tic) / len(cases)
     config = predictor.config
     with (folder / HISTORY_NAME).open(newline="") as handle:
@@ -82,8 +83,9 @@ def render_table(measures: dict) -> str:
         "",
         f"2D slices, fold 0 of 5, `relunet train` defaults but the schedule: {schedule['epochs']} epochs x "
         f"{schedule['samples_per_epoch']} pairs for every backbone (short: compare the networks with each "
-        "other, not with the 100-epoch rows of single_fold.md). Widths as `relunet.nets.backbones` reads "
-        "them; parameters of the Relation U-Net (2 inputs, 4 heads); Dice of `seg_a`, mean ± std over "
+        "other, not with the 100-epoch rows of single_fold.md). Widths as "
+        "`relunet.nets.backbone_catalogue` reads them; parameters of the Relation U-Net (2 inputs, 4 "
+        "heads); Dice of `seg_a`, mean ± std over "
         "the test cases; s/case: prediction of one case, self-pair.",
         "",
         "| backbone | widths | parameters | size multiple | Dice seg_a | Pearson(C, Dice) | Spearman "

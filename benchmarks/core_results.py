@@ -1,6 +1,6 @@
 """Reproduce the core results: Relation U-Net vs U-Net on Hippocampus (2D) and ISIC, fold 0 of 5.
 
-Each run trains with `relunet.training.run.train_fold` (the `relunet train` defaults unless the
+Each run trains with `relunet.training.train_workflow.train_fold` (the `relunet train` defaults unless the
 run says otherwise), evaluates the test fold, and stores per_case.csv, summary.json and
 result.json (settings, wall times, hardware) under docs/results/<run>/. Finished runs are skipped,
 so the script resumes. docs/single_fold.md is regenerated from every result.json present (also
@@ -24,9 +24,9 @@ from relunet.config import DataConfig, ModelConfig, TrainConfig
 from relunet.device import describe, resolve_device
 from relunet.errors import guarded
 from relunet.evaluation.summary import read_case_table
-from relunet.inference.runs import evaluate_folder
+from relunet.inference.workflows import evaluate_folder
 from relunet.rundir import CONFIG_NAME, HISTORY_NAME, RunFolder
-from relunet.training.run import train_fold
+from relunet.training.train_workflow import train_fold
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"

@@ -14,7 +14,7 @@ timeout 300 python3 -W ignore benchmarks/speed.py --device cuda --repeats 10 \
 timeout 200 python3 -W ignore - <<'PY'
 import json, os, time
 from relunet.config import TrainConfig
-from relunet.training.run import train_fold
+from relunet.training.train_workflow import train_fold
 results = {}
 for amp in (False, True):
     tic = time.perf_counter()

@@ -24,7 +24,8 @@ from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError, guarded
 from relunet.evaluation.metrics import dice_per_class, excess_aurc, spearman
-from relunet.inference.runs import open_predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.workflows import open_predictor
 from relunet.rundir import CrossvalFolder, RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def case_results(run: Path, fold: int, data: Path) -> list[dict]:
     split = RunFolder(run).fold_split(fold)
     rows = []
     for case in load_cases(index_dataset(data).subset(split["test"])):
-        prediction = predictor.predict(case)  # the self-pair: four maps and C
+        prediction = predict_case(predictor, case)  # the self-pair: four maps and C
         maps = prediction.maps
         truth = label_targets(case.label, predictor.config.data.label_sets).astype(bool)
         row = {"case_id": case.case_id, "fold": fold, "C": prediction.confidence}

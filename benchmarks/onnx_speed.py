@@ -29,6 +29,7 @@ from speed import DOCS, ROOT, _cores, _cpu_name, replace_section
 
 from relunet.config import TrainConfig
 from relunet.errors import InputError, guarded
+from relunet.inference.methods import predict_case
 
 COMMAND = "OMP_NUM_THREADS=2 python benchmarks/onnx_speed.py"
 TRAIN = TrainConfig(epochs=1, samples_per_epoch=32)
@@ -39,10 +40,10 @@ def measure(data: Path, n_cases: int, repeats: int, thread_counts: list[int]) ->
     from relunet.data.training_set import load_cases
     from relunet.inference.onnx_engine import OnnxNetwork
     from relunet.inference.onnx_export import export_program
-    from relunet.inference.predict import Predictor
+    from relunet.inference.predictor import Predictor
     from relunet.rundir import RunFolder
     from relunet.training.checkpoint import load_model
-    from relunet.training.run import train_fold
+    from relunet.training.train_workflow import train_fold
 
     if not (data / "dataset.json").is_file():
         raise InputError(f"--data {data}: not an MSD folder; give the Task04_Hippocampus folder")
@@ -74,13 +75,13 @@ def measure(data: Path, n_cases: int, repeats: int, thread_counts: list[int]) ->
 def _timed(engines: dict, cases: list, repeats: int) -> dict:
     """Median seconds per case of each engine, their ratio, and how far their results differ."""
     for predictor in engines.values():
-        predictor.predict(cases[0])  # warm-up
+        predict_case(predictor, cases[0])  # warm-up
     totals: dict[str, list[float]] = {name: [] for name in engines}
     found: dict[str, list] = {}
     for repeat in range(repeats):
         for name in sorted(engines, reverse=repeat % 2 == 1):
             tic = time.perf_counter()
-            found[name] = [engines[name].predict(case) for case in cases]
+            found[name] = [predict_case(engines[name], case) for case in cases]
             totals[name].append(time.perf_counter() - tic)
     per_case = {name: statistics.median(t) / len(cases) for name, t in totals.items()}
     pairs = list(zip(found["torch"], found["onnxruntime"], strict=True))

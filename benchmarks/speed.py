@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from relunet.errors import guarded
+from relunet.inference.methods import Ensemble, FlipTTA, predict_case
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -106,7 +107,7 @@ def measure_train_step(setting: str, kind: str, device: str, repeats: int) -> di
 
 def measure_inference(method: str, device: str, repeats: int, hippocampus: str) -> dict:
     from relunet.config import RunConfig
-    from relunet.inference.predict import Predictor, ensemble_predict
+    from relunet.inference.predictor import Predictor
     from relunet.nets import build_model
 
     kind, how, _ = INFERENCE[method]
@@ -119,21 +120,21 @@ def measure_inference(method: str, device: str, repeats: int, hippocampus: str) 
 
     if how == "ensemble":
         members = [predictor(seed) for seed in range(5)]
-        run = lambda: ensemble_predict(members, case)  # noqa: E731
+        run = lambda: Ensemble(len(members)).predict(members, case)  # noqa: E731
     elif how == "tta":
         single = predictor()
-        run = lambda: single.flip_tta(case)  # noqa: E731
+        run = lambda: FlipTTA().predict([single], case)  # noqa: E731
     else:
         single = predictor(samples=200 if how == "mc200" else 20)
-        run = lambda: single.predict(case)  # noqa: E731
+        run = lambda: predict_case(single, case)  # noqa: E731
     times = timed(run, repeats if how != "mc200" else max(3, repeats // 3), warmup=1)
     return {"seconds": statistics.median(times), "slices": case.spatial_shape[2]}
 
 
 def measure_predict(dataset: str, device: str, source: str, limit: int) -> dict:
     from relunet.config import DataConfig, TrainConfig
-    from relunet.inference.runs import predict_folder
-    from relunet.training.run import train_fold
+    from relunet.inference.workflows import predict_folder
+    from relunet.training.train_workflow import train_fold
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -11,15 +11,16 @@ from torch import nn
 from typer.testing import CliRunner
 
 import relunet.crossval as crossval_module
-import relunet.training.run as run_module
+import relunet.training.train_workflow as run_module
 from relunet.cli import app
 from relunet.config import BACKBONES, ModelConfig, RunConfig, load_config
 from relunet.crossval import crossval, select_methods
 from relunet.data.samples import padded_shape
 from relunet.errors import InputError
-from relunet.inference.predict import Predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.predictor import Predictor
 from relunet.nets import build_model, size_multiple
-from relunet.nets.backbones import SPECS
+from relunet.nets.backbone_catalogue import SPECS
 from relunet.training.checkpoint import load_model, save_checkpoint
 from relunet.types import Case
 
@@ -84,7 +85,7 @@ def test_mc_dropout_draws_the_last_layer_only(name):
         assert not torch.equal(net.head(features), net.head(features))
     rng = np.random.default_rng(0)
     case = Case("a", rng.normal(size=(1, 20, 24, 3)).astype(np.float32), None, Path("a.nii.gz"), "nifti")
-    prediction = Predictor(net, config, CPU, mc_samples=3).predict(case)
+    prediction = predict_case(Predictor(net, config, CPU, mc_samples=3), case)
     assert prediction.maps["seg_a"].shape == (1, 20, 24, 3)
     assert not any(module.training for module in net.modules())
 

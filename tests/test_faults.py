@@ -128,7 +128,7 @@ def test_a_failure_midway_leaves_the_old_results(trained, tmp_path, monkeypatch)
     assert invoke("predict", run, data / "images", "--out", out, "--device", "cpu").exit_code == 0
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    import relunet.inference.runs as runs
+    import relunet.inference.workflows as runs
 
     written = []
 

@@ -13,7 +13,8 @@ from relunet import crossval
 from relunet.confidence import SampleAgreement
 from relunet.config import RunConfig
 from relunet.inference import methods
-from relunet.inference.predict import Prediction, Predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.predictor import Prediction, Predictor
 from relunet.types import Case, RelationOutput
 
 SHAPE = (8, 8, 6)
@@ -98,7 +99,7 @@ def test_a_new_method_is_one_registration(monkeypatch):
         def predict(self, members, case, pool=None, rng=None) -> Prediction:
             draws = SampleAgreement()
             for _ in range(2):
-                draws.add(members[0].predict(case).maps["seg_a"])
+                draws.add(predict_case(members[0], case).maps["seg_a"])
             return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
 
     wrapper = methods.method("twice")
@@ -125,7 +126,7 @@ def test_prediction_precision_follows_the_run_on_a_gpu_only():
 
 def test_the_paper_s1s2_column_is_the_dice_of_the_mean_map_not_the_mean_dice():
     """seg_a misses a pixel seg_b is sure of: the mean map has it (Dice 1; the mean of the Dices is not)."""
-    from relunet.inference.runs import case_row
+    from relunet.inference.workflows import case_row
 
     truth = np.zeros((1, 4, 4), dtype=np.uint8)
     truth[0, :, :2] = 1
@@ -149,10 +150,10 @@ class _Disagreeing:
 
 @pytest.mark.parametrize("segmentation", ["seg_a", "s1s2"])
 def test_a_run_delivering_s1s2_masks_the_mean_of_the_heads_and_scores_that(segmentation):
-    from relunet.inference.runs import case_row
+    from relunet.inference.workflows import case_row
 
     config = RunConfig().with_overrides(model={"segmentation": segmentation})
-    prediction = Predictor(_Disagreeing(), config, torch.device("cpu")).predict(_case())
+    prediction = predict_case(Predictor(_Disagreeing(), config, torch.device("cpu")), _case())
     # the mean of p 0.88 and p 0.05 is under 0.5: the s1s2 mask is empty where seg_a's is full
     assert prediction.mask.all() == (segmentation == "seg_a")
     assert not prediction.mask.any() == (segmentation == "s1s2")

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from relunet.config import ModelConfig, RunConfig
-from relunet.inference.predict import Predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.predictor import Predictor
 from relunet.nets import RelationUNet, SegmentationUNet, build_model
 from relunet.types import Case, RelationOutput
 
@@ -78,11 +79,11 @@ def test_mc_predictor_gives_each_case_its_own_draws_and_leaves_the_model_in_eval
         for name in ("a", "b")
     ]
     torch.manual_seed(0)
-    first = predictor.predict(cases[0]).maps["seg_a"]
+    first = predict_case(predictor, cases[0]).maps["seg_a"]
     state = torch.get_rng_state()
-    second = predictor.predict(cases[1]).maps["seg_a"]
+    second = predict_case(predictor, cases[1]).maps["seg_a"]
     assert not any(module.training for module in predictor.model.modules())
     torch.set_rng_state(state)
-    alone = Predictor(predictor.model, config, torch.device("cpu"), mc_samples=4).predict(cases[1])
+    alone = predict_case(Predictor(predictor.model, config, torch.device("cpu"), mc_samples=4), cases[1])
     np.testing.assert_array_equal(alone.maps["seg_a"], second)
     assert not np.array_equal(first, second)

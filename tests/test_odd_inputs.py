@@ -196,7 +196,7 @@ def test_label_sets_naming_undeclared_labels_are_refused(msd, pictures):
 
 
 def test_train_refuses_label_sets_no_mask_holds(tmp_path):
-    from relunet.training.run import train_fold
+    from relunet.training.train_workflow import train_fold
 
     root = write_msd(tmp_path / "d", n_cases=6, labels={"0": "bg", "1": "a", "2": "b", "3": "c"})
     with pytest.raises(InputError, match="label 3"):

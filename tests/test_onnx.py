@@ -16,9 +16,10 @@ from relunet.data.layouts import index_input
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError
 from relunet.evaluation.calibration_store import file_sha256
+from relunet.inference.methods import FlipTTA, predict_case
 from relunet.inference.onnx_engine import open_engine
 from relunet.inference.onnx_export import export_program, metadata
-from relunet.inference.runs import open_predictor
+from relunet.inference.workflows import open_predictor
 from relunet.nets import build_model
 
 
@@ -97,10 +98,11 @@ def test_anchors_and_flip_tta_through_onnxruntime(exported):
     torch_predictor, _ = open_predictor(run, None, "cpu")
     onnx_predictor, _ = open_predictor(run, None, "cpu", engine="onnxruntime", onnx=model)
     for case, anchors in ((small, [big, small]), (big, [small])):  # x1 != x2, padded to one size
-        expected, found = torch_predictor.predict(case, anchors), onnx_predictor.predict(case, anchors)
+        expected = predict_case(torch_predictor, case, anchors)
+        found = predict_case(onnx_predictor, case, anchors)
         assert abs(expected.confidence - found.confidence) <= 1e-4
         np.testing.assert_allclose(expected.maps["seg_a"], found.maps["seg_a"], atol=1e-4)
-    expected, found = torch_predictor.flip_tta(big), onnx_predictor.flip_tta(big)
+    expected, found = FlipTTA().predict([torch_predictor], big), FlipTTA().predict([onnx_predictor], big)
     assert abs(expected.confidence - found.confidence) <= 1e-4
     np.testing.assert_allclose(expected.maps["seg_a"], found.maps["seg_a"], atol=1e-4)
 

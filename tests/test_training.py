@@ -4,9 +4,10 @@ import torch
 
 from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
 from relunet.errors import InputError
-from relunet.inference.runs import open_predictor
+from relunet.inference.methods import FlipTTA, predict_case
+from relunet.inference.workflows import open_predictor
 from relunet.training.checkpoint import load_checkpoint, load_model
-from relunet.training.run import train_fold
+from relunet.training.train_workflow import train_fold
 
 SMALL = {"features": (4, 4, 8, 8, 16, 4)}
 
@@ -115,26 +116,26 @@ def test_self_pair_prediction_has_four_maps_and_a_confidence(msd, tmp_path):
     predictor, fold = open_predictor(tmp_path / "run", None, "cpu")
     index = index_dataset(msd)
     case = load_case(index.cases[0], index.labels)
-    prediction = predictor.predict(case)
+    prediction = predict_case(predictor, case)
     assert fold == 0
     assert set(prediction.maps) == {"seg_a", "seg_b", "union", "inter"}
     assert prediction.maps["union"].shape == (1, 12, 14, 10)
     assert 0.0 <= prediction.confidence <= 1.0
-    anchored = predictor.predict(case, anchors=[load_case(c, index.labels) for c in index.cases[1:4]])
+    anchored = predict_case(predictor, case, anchors=[load_case(c, index.labels) for c in index.cases[1:4]])
     assert set(anchored.maps) == {"seg_a"}
     assert np.all((anchored.maps["seg_a"] >= 0) & (anchored.maps["seg_a"] <= 1))
 
 
 def test_mc_dropout_draws_equal_whole_passes_with_dropout_on(msd, tmp_path):
     from relunet.data.layouts import index_dataset, load_case
-    from relunet.inference.predict import SampleAgreement
+    from relunet.inference.predictor import SampleAgreement
 
     _train(msd, tmp_path / "run", epochs=1, kind="mcdropout")
     predictor, _ = open_predictor(tmp_path / "run", None, "cpu", mc_samples=4)
     index = index_dataset(msd)
     case = load_case(index.cases[0], index.labels)
     torch.manual_seed(7)
-    fast = predictor.predict(case)
+    fast = predict_case(predictor, case)
 
     def whole_pass(batch, depth):
         predictor.model.head.train()
@@ -167,26 +168,26 @@ def test_anchors_in_one_batch_equal_anchors_one_at_a_time(tmp_path):
     predictor, _ = open_predictor(tmp_path / "run", None, "cpu")
     index = index_dataset(data)
     case, *anchors = [load_case(c, index.labels) for c in index.cases]
-    batched = predictor.predict(case, anchors=anchors)
+    batched = predict_case(predictor, case, anchors=anchors)
     predictor.batch_size = 1
-    single = predictor.predict(case, anchors=anchors)
+    single = predict_case(predictor, case, anchors=anchors)
     assert np.allclose(batched.maps["seg_a"], single.maps["seg_a"], atol=1e-5)
     assert batched.confidence == pytest.approx(single.confidence)
 
 
 def test_flip_tta_and_ensemble_give_a_mean_map_and_pairwise_confidence(msd, tmp_path):
     from relunet.data.layouts import index_dataset, load_case
-    from relunet.inference.predict import ensemble_predict
+    from relunet.inference.predictor import ensemble_predict
 
     _train(msd, tmp_path / "run", epochs=1, kind="unet")
     predictor, _ = open_predictor(tmp_path / "run", None, "cpu")
     index = index_dataset(msd)
     case = load_case(index.cases[0], index.labels)
-    tta = predictor.flip_tta(case)
+    tta = FlipTTA().predict([predictor], case)
     assert tta.maps["seg_a"].shape == (1, 12, 14, 10) and 0 <= tta.confidence <= 1
     same = ensemble_predict([predictor, predictor], case)
     assert same.confidence == 1.0
-    np.testing.assert_allclose(same.maps["seg_a"], predictor.predict(case).maps["seg_a"], atol=1e-6)
+    np.testing.assert_allclose(same.maps["seg_a"], predict_case(predictor, case).maps["seg_a"], atol=1e-6)
 
 
 def test_mixed_precision_and_channels_last_paths_train(msd, tmp_path):

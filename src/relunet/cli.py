@@ -90,7 +90,7 @@ def train(
         from relunet.config import DataConfig, ModelConfig, TrainConfig
         from relunet.data.preprocess import parse_label_sets, parse_window
         from relunet.rundir import RunFolder
-        from relunet.training.run import train_fold
+        from relunet.training.train_workflow import train_fold
 
         train_cfg = _given(
             epochs=epochs,
@@ -170,7 +170,7 @@ def predict(
         from rich.console import Console
 
         from relunet.evaluation.decision import Promise
-        from relunet.inference.runs import predict_folder
+        from relunet.inference.workflows import predict_folder
         from relunet.reporting.console import cases_table, prediction_lines
 
         rows = predict_folder(
@@ -205,7 +205,7 @@ def export(
     """Export a fold's network to ONNX, with the run config and size rule in its metadata."""
 
     def call() -> None:
-        from relunet.inference.runs import export_run
+        from relunet.inference.workflows import export_run
 
         typer.echo(f"written: {export_run(run, out, fold=fold, overwrite=overwrite)}")
 
@@ -259,7 +259,7 @@ def merge(
     """Join the per-part case tables of a sharded prediction into cases.csv."""
 
     def call() -> None:
-        from relunet.inference.runs import merge_parts
+        from relunet.inference.workflows import merge_parts
 
         rows = merge_parts(out)
         typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
@@ -283,7 +283,7 @@ def evaluate(
     def call() -> None:
         from rich.console import Console
 
-        from relunet.inference.runs import evaluate_folder
+        from relunet.inference.workflows import evaluate_folder
         from relunet.reporting.console import summary_table
 
         summary = evaluate_folder(

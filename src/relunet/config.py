@@ -15,7 +15,7 @@ from relunet.atomic import write_text
 from relunet.errors import InputError
 
 MODEL_KINDS = ("relation", "unet", "mcdropout")
-#: the networks a model can be built on, see `relunet.nets.backbones`
+#: the networks a model can be built on, see `relunet.nets.backbone_catalogue`
 BACKBONES = ("basicunet", "unet", "segresnet", "dynunet", "swinunetr")
 LOSSES = ("bce_dice", "bce")
 #: what a Relation U-Net's self-pair delivers as the segmentation: its `seg_a` head, or "s1s2", the
@@ -35,7 +35,7 @@ class ModelConfig:
         spatial_dims: 2 or 3.
         in_channels: channels `C` of one image (1 for MRI/CT, 3 for RGB, 4 for BraTS).
         num_classes: foreground classes `K` (sigmoid, multi-label).
-        features: the backbone's widths, as `relunet.nets.backbones` reads them; None = its default
+        features: the backbone's widths, as `relunet.nets.backbone_catalogue` reads them; None = its default
             (a trained run saves the widths it used).
         head_dropout: dropout probability before the last layer ("mcdropout" only).
         segmentation: what a self-pair delivers, one of `SEGMENTATIONS` ("relation" only).

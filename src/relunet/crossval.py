@@ -44,14 +44,14 @@ from relunet.evaluation.progress import CaseProgress
 from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
 from relunet.inference.methods import ENSEMBLE_SIZE, InferenceMethod
 from relunet.inference.methods import method as inference_method
-from relunet.inference.predict import Prediction, Predictor
-from relunet.inference.runs import case_row, open_predictor
+from relunet.inference.predictor import Prediction, Predictor
+from relunet.inference.workflows import case_row, open_predictor
 from relunet.locks import sole_writer, try_lock
 from relunet.nets import check_features
 from relunet.results_folder import check_apart
 from relunet.rundir import SUMMARY_NAME, CrossvalFolder, MethodFold, RunFolder
 from relunet.training.checkpoint import load_checkpoint
-from relunet.training.run import train_fold
+from relunet.training.train_workflow import train_fold
 from relunet.types import Case
 
 #: confidence metrics recomputed on all folds' test cases together
@@ -148,7 +148,7 @@ def crossval(
     """Run (or continue) the cross-validation and return the aggregated summary.
 
     Every model is trained with `data_cfg` (its folds set to `folds`) and `train`, None being the
-    defaults, and built on `backbone` (see `relunet.nets.backbones`) with the widths `features`
+    defaults, and built on `backbone` (see `relunet.nets.backbone_catalogue`) with the widths `features`
     (None: the backbone's default), the baselines as the Relation U-Net. A test case with Dice
     below `failure_threshold` counts as a failure (AUROC of finding them).
     """

@@ -8,9 +8,9 @@ from pathlib import Path
 from relunet.config import DataConfig, TrainConfig
 from relunet.data.synthetic import write_synthetic_dataset
 from relunet.inference.calibrate import calibrate
-from relunet.inference.runs import evaluate_folder, predict_folder
+from relunet.inference.workflows import evaluate_folder, predict_folder
 from relunet.reporting.review_page import write_review_page
-from relunet.training.run import train_fold
+from relunet.training.train_workflow import train_fold
 
 #: brief training that suits 64 px synthetic images on a 2-core CPU
 DEMO_TRAIN = TrainConfig(epochs=24, samples_per_epoch=640, lr=1e-3, lr_step=8, batch_size=32)

@@ -25,7 +25,8 @@ from relunet.data.training_set import load_cases
 from relunet.evaluation.batch_shift import STATISTICS, batch_shift, image_statistics
 from relunet.evaluation.calibration import flag_for_review, review_threshold
 from relunet.evaluation.metrics import dice_per_class
-from relunet.inference.runs import open_predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.workflows import open_predictor
 from relunet.rundir import RunFolder
 from relunet.types import Case
 
@@ -87,7 +88,7 @@ def predict_versions(
         columns: dict[str, list[float]] = {"score": [], "dice": [], **{s: [] for s in STATISTICS}}
         for case in cases:
             shifted = change(case)
-            prediction = predictor.predict(shifted)
+            prediction = predict_case(predictor, shifted)
             truth = label_targets(shifted.label, label_sets).astype(bool)
             columns["score"].append(prediction.confidence)
             columns["dice"].append(float(dice_per_class(prediction.mask, truth).mean()))

@@ -14,8 +14,9 @@ import numpy as np
 
 from relunet.evaluation.crossval_cases import CrossvalCases
 from relunet.evaluation.metrics import dice_per_class
-from relunet.inference.predict import Predictor
-from relunet.inference.runs import open_predictor
+from relunet.inference.methods import predict_case
+from relunet.inference.predictor import Predictor
+from relunet.inference.workflows import open_predictor
 from relunet.rundir import CrossvalFolder
 
 #: cut-offs tried on the training cases
@@ -55,7 +56,7 @@ def _scores(predictor: Predictor, dataset: CrossvalCases, case_ids) -> tuple[np.
     dice, area = [], []
     for case_id in case_ids:
         case, truth = dataset.load(case_id)
-        probability = predictor.predict(case).maps["seg_a"]
+        probability = predict_case(predictor, case).maps["seg_a"]
         masks = [probability > t for t in CUTOFFS]
         dice.append([dice_per_class(m, truth).mean() for m in masks])
         area.append([m.sum() / truth.sum() if truth.any() else np.nan for m in masks])

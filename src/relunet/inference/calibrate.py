@@ -20,8 +20,8 @@ from relunet.evaluation.calibration_store import Calibration, file_sha256, write
 from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import read_per_case
-from relunet.inference.methods import own_method
-from relunet.inference.runs import open_predictor, trained_fold
+from relunet.inference.methods import own_method, predict_case
+from relunet.inference.workflows import open_predictor, trained_fold
 from relunet.locks import sole_writer
 from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder
 
@@ -58,7 +58,7 @@ def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Pat
     pairs = []
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="calibrate"):
-            prediction = predictor.predict(case)
+            prediction = predict_case(predictor, case)
             dice = dice_per_class(prediction.mask, label_targets(case.label, label_sets).astype(bool))
             pairs.append(
                 {

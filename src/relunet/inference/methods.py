@@ -42,7 +42,7 @@ from relunet.confidence import (
 )
 from relunet.errors import InputError
 from relunet.evaluation.metrics import dice_per_class
-from relunet.inference.predict import PAIRWISE_BUDGET, Prediction, Predictor, s1s2_map
+from relunet.inference.predictor import PAIRWISE_BUDGET, Prediction, Predictor, s1s2_map
 from relunet.types import Case
 
 #: ensemble members (and so models trained) of the ensemble method
@@ -70,6 +70,13 @@ def method(how: str, n: int = 1) -> InferenceMethod:
     if how not in METHODS:
         raise InputError(f"method {how}: unknown; choose from {', '.join(METHODS)}")
     return METHODS[how](n)
+
+
+def predict_case(predictor: Predictor, case: Case, anchors: list[Case] | None = None) -> Prediction:
+    """Segment `case` with the model's own method (self-pair, U-Net, MC dropout), or over `anchors`."""
+    if anchors:
+        return anchored(predictor, case, anchors)
+    return own_method(predictor.config.model.kind, predictor.mc_samples).predict([predictor], case)
 
 
 def own_method(kind: str, n: int = 1) -> InferenceMethod:
@@ -243,7 +250,7 @@ class Ensemble(InferenceMethod):
     def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
         draws = SampleAgreement(pairwise=True)
         for member in members:
-            draws.add(member.predict(case).maps["seg_a"])
+            draws.add(predict_case(member, case).maps["seg_a"])
         return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
 
 

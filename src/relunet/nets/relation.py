@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from relunet.nets.backbone import BackboneModel, build_backbone
+from relunet.nets.backbone_factory import BackboneModel, build_backbone
 from relunet.types import RelationOutput
 
 
 class RelationUNet(BackboneModel):
     """A backbone on `cat(x1, x2)` with four K-channel heads: seg_a, seg_b, union, inter.
 
-    Any backbone of `relunet.nets.backbones` (`(B, 2C, *S) -> (B, 4K, *S)`): the four heads are
+    Any backbone of `relunet.nets.backbone_catalogue` (`(B, 2C, *S) -> (B, 4K, *S)`): the four heads are
     the 4K output channels of its last layer, each an independent classifier on the last feature
     map, split into named fields.
     """

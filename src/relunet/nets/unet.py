@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from relunet.nets.backbone import BackboneModel, build_backbone
+from relunet.nets.backbone_factory import BackboneModel, build_backbone
 
 
 class SegmentationUNet(BackboneModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from relunet.inference.decisions import ONE_SCORE_WARNING, scores_cannot_rank
+from relunet.inference.prediction_records import ONE_SCORE_WARNING, scores_cannot_rank
 
 FILE_COLUMNS = ("mask", "disagreement")
 SUMMARY_KEYS = (

@@ -22,7 +22,7 @@ from relunet.data.readers import file_kind
 from relunet.errors import InputError
 from relunet.evaluation.calibration_store import file_sha256
 from relunet.evaluation.decision import Promise
-from relunet.inference.decisions import ONE_SCORE_WARNING, scores_cannot_rank
+from relunet.inference.prediction_records import ONE_SCORE_WARNING, scores_cannot_rank
 from relunet.reporting.review_media import picture_layers, volume_layers
 
 PAGE_NAME = "review.html"

@@ -109,23 +109,6 @@ class Predictor:
                 f"{self.config.data.dims}D; give volumes or use a 2D run"
             )
 
-    def predict(self, case: Case, anchors: list[Case] | None = None) -> Prediction:
-        """Segment `case`: self-pair (or the baseline's own way), or over `anchors` if given.
-
-        The methods themselves live in `relunet.inference.methods`.
-        """
-        from relunet.inference import methods
-
-        if anchors:
-            return methods.anchored(self, case, anchors)
-        return methods.own_method(self.config.model.kind, self.mc_samples).predict([self], case)
-
-    def flip_tta(self, case: Case) -> Prediction:
-        """Test-time augmentation: the image and its flip along each spatial axis (`methods.FlipTTA`)."""
-        from relunet.inference.methods import FlipTTA
-
-        return FlipTTA().predict([self], case)
-
     def _flipped(self, axis: int | None) -> BatchFn:
         """`seg_a` of the batch flipped along spatial `axis`, flipped back (None: no flip)."""
         base = self._self_pair if self.config.model.kind == "relation" else self._single
@@ -216,13 +199,6 @@ class Predictor:
             return {f"anchor{i}": part for i, part in enumerate(seg.split(len(batch)))}
 
         return run
-
-
-def ensemble_predict(members: list[Predictor], case: Case) -> Prediction:
-    """A deep ensemble (`methods.Ensemble`): mean `seg_a` of the members; confidence = mean pairwise Dice."""
-    from relunet.inference.methods import Ensemble
-
-    return Ensemble(len(members)).predict(members, case)
 
 
 def _pad_tensor(batch: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

@@ -23,7 +23,10 @@ from relunet.evaluation.calibration_store import file_sha256
 from relunet.evaluation.decision import Promise
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import summarise
-from relunet.inference.decisions import (
+from relunet.inference.methods import InferenceMethod, method, own_method, predict_case
+from relunet.inference.onnx_engine import check_engine, open_engine
+from relunet.inference.onnx_export import export_program, write_program
+from relunet.inference.prediction_records import (
     ModelIdentity,
     add_decisions,
     load_calibration,
@@ -31,10 +34,7 @@ from relunet.inference.decisions import (
     write_batch_record,
     write_case_files,
 )
-from relunet.inference.methods import InferenceMethod, method, own_method
-from relunet.inference.onnx_engine import check_engine, open_engine
-from relunet.inference.onnx_export import export_program, write_program
-from relunet.inference.predict import Prediction, Predictor, s1s2_map
+from relunet.inference.predictor import Prediction, Predictor, s1s2_map
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
 from relunet.results_folder import check_apart, results_folder
@@ -269,7 +269,7 @@ def evaluate_folder(
         rows = []
         with Progress(transient=True) as progress:
             for case in progress.track(cases, description="evaluate"):
-                prediction = predictor.predict(case)
+                prediction = predict_case(predictor, case)
                 rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
         summary = {
             "model": predictor.config.model.kind,

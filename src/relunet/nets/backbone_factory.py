@@ -9,7 +9,7 @@ from torch import nn
 
 from relunet.config import ModelConfig
 from relunet.errors import InputError
-from relunet.nets.backbones import SPECS, BackboneSpec
+from relunet.nets.backbone_catalogue import SPECS, BackboneSpec
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def build_backbone(
     features: tuple[int, ...] | None = None,
     head_dropout: float = 0.0,
 ) -> Backbone:
-    """Backbone `name` of `relunet.nets.backbones` with `features` (None: its default widths).
+    """Backbone `name` of `relunet.nets.backbone_catalogue` with `features` (None: its default widths).
 
     `head_dropout > 0` puts dropout right before the last layer.
     """
