@@ -34,7 +34,7 @@ def needed_checkpoints(out: Path, folds: int) -> list[Path]:
             if evaluated(out, method, fold):
                 continue
             for seed in method.seeds:
-                path = CrossvalFolder(out).model_run(method.run_name(seed)).fold(fold).checkpoint
+                path = CrossvalFolder(out).model_run(method.model_folder(seed)).fold(fold).checkpoint
                 if path not in paths and path.is_file():
                     paths.append(path)
     return paths

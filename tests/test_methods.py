@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from relunet import crossval
 from relunet.confidence import SampleAgreement
 from relunet.config import RunConfig
 from relunet.inference import methods
@@ -63,7 +62,7 @@ def test_each_method_declares_its_passes(dims):
         assert methods.method(how, 7).passes(dims) == passes, how
     assert methods.method("ensemble", 5).seeds == (0, 1, 2, 3, 4)
     assert methods.method("tta").flips and methods.method("tta").model == "unet"
-    assert crossval.Method("t", methods.method("tta")).passes(dims) == 1 + dims
+    assert methods.method("tta").passes(dims) == 1 + dims
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -92,6 +91,7 @@ def test_a_new_method_is_one_registration(monkeypatch):
         """The U-Net's map twice; agreement of the two."""
 
         model = "unet"
+        name_pattern = "unet_twice"
 
         def passes(self, dims: int) -> int:
             return 2
@@ -103,8 +103,8 @@ def test_a_new_method_is_one_registration(monkeypatch):
             return Prediction(case.case_id, {"seg_a": draws.mean}, draws.agreement)
 
     wrapper = methods.method("twice")
-    entry = crossval.Method("unet_twice", wrapper)
-    assert entry.passes(3) == 2 and entry.run_name(0) == "unet_seed0" and entry.seeds == (0,)
+    assert wrapper.name == "unet_twice"
+    assert wrapper.passes(3) == 2 and wrapper.model_folder(0) == "unet_seed0" and wrapper.seeds == (0,)
     predictor, net = _predictor("unet", 3)
     prediction = wrapper.predict([predictor], _case())
     assert net.samples == 2 and prediction.confidence == 1.0

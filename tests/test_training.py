@@ -127,8 +127,8 @@ def test_self_pair_prediction_has_four_maps_and_a_confidence(msd, tmp_path):
 
 
 def test_mc_dropout_draws_equal_whole_passes_with_dropout_on(msd, tmp_path):
+    from relunet.confidence import SampleAgreement
     from relunet.data.layouts import index_dataset, load_case
-    from relunet.inference.predictor import SampleAgreement
 
     _train(msd, tmp_path / "run", epochs=1, kind="mcdropout")
     predictor, _ = open_predictor(tmp_path / "run", None, "cpu", mc_samples=4)
@@ -177,7 +177,7 @@ def test_anchors_in_one_batch_equal_anchors_one_at_a_time(tmp_path):
 
 def test_flip_tta_and_ensemble_give_a_mean_map_and_pairwise_confidence(msd, tmp_path):
     from relunet.data.layouts import index_dataset, load_case
-    from relunet.inference.predictor import ensemble_predict
+    from relunet.inference.methods import Ensemble
 
     _train(msd, tmp_path / "run", epochs=1, kind="unet")
     predictor, _ = open_predictor(tmp_path / "run", None, "cpu")
@@ -185,7 +185,7 @@ def test_flip_tta_and_ensemble_give_a_mean_map_and_pairwise_confidence(msd, tmp_
     case = load_case(index.cases[0], index.labels)
     tta = FlipTTA().predict([predictor], case)
     assert tta.maps["seg_a"].shape == (1, 12, 14, 10) and 0 <= tta.confidence <= 1
-    same = ensemble_predict([predictor, predictor], case)
+    same = Ensemble(2).predict([predictor, predictor], case)
     assert same.confidence == 1.0
     np.testing.assert_allclose(same.maps["seg_a"], predict_case(predictor, case).maps["seg_a"], atol=1e-6)
 

@@ -43,7 +43,7 @@ from relunet.errors import InputError
 from relunet.evaluation.progress import CaseProgress
 from relunet.evaluation.summary import FAILURE_THRESHOLD, read_per_case, summarise
 from relunet.inference.methods import ENSEMBLE_SIZE, InferenceMethod
-from relunet.inference.methods import method as inference_method
+from relunet.inference.methods import method as method_named
 from relunet.inference.predictor import Prediction, Predictor
 from relunet.inference.workflows import case_row, open_predictor
 from relunet.locks import sole_writer, try_lock
@@ -60,62 +60,22 @@ POOLED = ("pearson", "spearman", "aurc", "eaurc", "auroc_failure")
 WAIT_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class Method:
-    """One way to segment a case and score it, under a table name.
-
-    Attributes:
-        name: folder and table name.
-        inference: the method object (`relunet.inference.methods`): its forward passes, the
-            models it needs and how it predicts.
-    """
-
-    name: str
-    inference: InferenceMethod
-
-    @property
-    def model(self) -> str:
-        """The kind of trained model it uses ("relation", "unet", "mcdropout")."""
-        return self.inference.model
-
-    @property
-    def flips(self) -> bool:
-        """Its model trains on randomly flipped inputs (flip TTA needs a model that has seen them)."""
-        return self.inference.flips
-
-    @property
-    def n(self) -> int:
-        """Anchors, MC-dropout draws or ensemble members."""
-        return self.inference.n
-
-    def passes(self, dims: int) -> int:
-        """Forward passes of one network per input sample (an ensemble: one per member)."""
-        return self.inference.passes(dims)
-
-    @property
-    def seeds(self) -> tuple[int, ...]:
-        """Training seeds of the models it needs."""
-        return self.inference.seeds
-
-    def run_name(self, seed: int) -> str:
-        """Folder under `DIR/models` of its model trained with `seed`."""
-        return f"{self.model}{'_flips' if self.flips else ''}_seed{seed}"
-
-
-def all_methods(anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20, 200)) -> list[Method]:
+def all_methods(
+    anchors: tuple[int, ...] = (10, 200), mc: tuple[int, ...] = (20, 200)
+) -> list[InferenceMethod]:
     """The methods of the paper and the stronger baselines, in table order."""
     return [
-        Method("unet", inference_method("unet")),
-        *(Method(f"mcdropout_n{n}", inference_method("mcdropout", n)) for n in mc),
-        Method(f"ensemble_{ENSEMBLE_SIZE}", inference_method("ensemble", ENSEMBLE_SIZE)),
-        Method("unet_flip_tta", inference_method("tta")),
-        Method("relation_self_pair", inference_method("self_pair")),
-        *(Method(f"relation_anchors_train_n{n}", inference_method("anchors_train", n)) for n in anchors),
-        *(Method(f"relation_anchors_test_n{n}", inference_method("anchors_test", n)) for n in anchors),
+        method_named("unet"),
+        *(method_named("mcdropout", n) for n in mc),
+        method_named("ensemble", ENSEMBLE_SIZE),
+        method_named("tta"),
+        method_named("self_pair"),
+        *(method_named("anchors_train", n) for n in anchors),
+        *(method_named("anchors_test", n) for n in anchors),
     ]
 
 
-def select_methods(names: str | None, anchors: tuple[int, ...], mc: tuple[int, ...]) -> list[Method]:
+def select_methods(names: str | None, anchors: tuple[int, ...], mc: tuple[int, ...]) -> list[InferenceMethod]:
     """The methods named in a comma-separated list (all when None)."""
     if any(n < 1 for n in (*anchors, *mc)):
         raise InputError(f"--anchors {anchors} --mc-samples {mc}: every count must be at least 1")
@@ -135,7 +95,7 @@ def crossval(
     out: Path,
     folds: int = 5,
     fold: int | None = None,
-    methods: list[Method] | None = None,
+    methods: list[InferenceMethod] | None = None,
     data_cfg: DataConfig | None = None,
     train: TrainConfig | None = None,
     device: str = "auto",
@@ -242,7 +202,7 @@ def _differences(saved: dict, settings: dict) -> list[str]:
 
 def _advance(
     out: Path,
-    method: Method,
+    method: InferenceMethod,
     fold: int,
     training: _Training,
     test_cases: _TestCases,
@@ -258,7 +218,7 @@ def _advance(
     """
     worked, ready, seconds = False, True, 0.0
     for model_seed in method.seeds:
-        run = CrossvalFolder(out).model_run(method.run_name(model_seed))
+        run = CrossvalFolder(out).model_run(method.model_folder(model_seed))
         with try_lock(run.crossval_lock(fold)) as mine:
             if not mine:
                 ready = False
@@ -270,7 +230,7 @@ def _advance(
     with try_lock(_method_fold(out, method, fold).lock) as mine:
         if mine and not evaluated(out, method, fold):
             log(f"fold {fold}: evaluate {method.name}")
-            cases = test_cases.fold(fold, method.run_name(0))
+            cases = test_cases.fold(fold, method.model_folder(0))
             evaluate_method(
                 out, method, fold, cases, test_cases.index, seconds, device, seed, failure_threshold
             )
@@ -305,7 +265,7 @@ class _Training:
     device: str
 
     def ensure(
-        self, run: RunFolder, fold: int, method: Method, model_seed: int, log: Callable[[str], None]
+        self, run: RunFolder, fold: int, method: InferenceMethod, model_seed: int, log: Callable[[str], None]
     ) -> bool:
         """Train (or finish) one model of a method for one fold unless it is done; True if it trained."""
         checkpoint = run.fold(fold).checkpoint
@@ -327,7 +287,7 @@ class _Training:
 
 def evaluate_method(
     out: Path,
-    method: Method,
+    method: InferenceMethod,
     fold: int,
     cases: list[Case],
     index: DatasetIndex,
@@ -342,7 +302,7 @@ def evaluate_method(
     from where the model was trained, so a cross-validation folder can move between machines.
     """
     members = [
-        open_predictor(CrossvalFolder(out).model_run(method.run_name(s)).path, fold, device, method.n)[0]
+        open_predictor(CrossvalFolder(out).model_run(method.model_folder(s)).path, fold, device, method.n)[0]
         for s in method.seeds
     ]
     predictor = members[0]
@@ -379,7 +339,9 @@ def evaluate_method(
     return summary
 
 
-def aggregate(out: Path, methods: list[Method], failure_threshold: float = FAILURE_THRESHOLD) -> dict:
+def aggregate(
+    out: Path, methods: list[InferenceMethod], failure_threshold: float = FAILURE_THRESHOLD
+) -> dict:
     """Per method: mean and std over the folds of each summary value, and pooled confidence metrics.
 
     `pooled_<metric>` is computed on all folds' test cases together; pooling matters where a
@@ -423,13 +385,13 @@ def _fold_summary(path: Path) -> dict:
 
 
 def _predict(
-    method: Method, members: list[Predictor], case: Case, pool: list[Case], rng: np.random.Generator
+    method: InferenceMethod, members: list[Predictor], case: Case, pool: list[Case], rng: np.random.Generator
 ) -> Prediction:
     """One case by one method: the method object predicts (`relunet.inference.methods`)."""
-    return method.inference.predict(members, case, pool, rng)
+    return method.predict(members, case, pool, rng)
 
 
-def work_order(method: Method) -> tuple[int, bool, bool, bool]:
+def work_order(method: InferenceMethod) -> tuple[int, bool, bool, bool]:
     """Sort key: the Relation U-Net's methods, the U-Net's, flip TTA, MC dropout, the ensemble.
 
     Those needing the fewest models of their own come first.
@@ -437,13 +399,15 @@ def work_order(method: Method) -> tuple[int, bool, bool, bool]:
     return len(method.seeds), method.model == "mcdropout", method.flips, method.model != "relation"
 
 
-def _anchor_pool(out: Path, method: Method, fold: int, cases: list[Case], index: DatasetIndex) -> list[Case]:
-    source = method.inference.anchor_source
+def _anchor_pool(
+    out: Path, method: InferenceMethod, fold: int, cases: list[Case], index: DatasetIndex
+) -> list[Case]:
+    source = method.anchor_source
     if source == "test":
         return cases
     if source != "train":
         return []
-    train_ids = CrossvalFolder(out).model_run(method.run_name(0)).fold_split(fold)["train"]
+    train_ids = CrossvalFolder(out).model_run(method.model_folder(0)).fold_split(fold)["train"]
     return load_cases(index.subset(train_ids), with_label=False)
 
 
@@ -453,12 +417,12 @@ def _save_prediction(path: Path, prediction: Prediction) -> None:
         np.savez_compressed(handle, **{head: p > 0.5 for head, p in prediction.maps.items()})
 
 
-def evaluated(out: Path, method: Method, fold: int) -> bool:
+def evaluated(out: Path, method: InferenceMethod, fold: int) -> bool:
     """Whether `method` has results for `fold` in the cross-validation folder `out`."""
     return _method_fold(out, method, fold).summary.is_file()
 
 
-def _method_fold(out: Path, method: Method, fold: int) -> MethodFold:
+def _method_fold(out: Path, method: InferenceMethod, fold: int) -> MethodFold:
     return CrossvalFolder(out).method_fold(method.name, fold)
 
 

@@ -93,7 +93,8 @@ class InferenceMethod:
 
     Attributes:
         n: anchors, MC-dropout draws or ensemble members (1 where the method has no count).
-        how: its name in `METHODS` (set by `register`).
+        how: its name in `METHODS` (set by `register`); a calibration records it.
+        name_pattern: its folder and table name, `{n}` standing for its count (`name`).
         model: the kind of trained model it uses ("relation", "unet", "mcdropout").
         flips: its model trains on randomly flipped inputs.
         anchor_source: "train" or "test" where it pairs the case with anchors, else None.
@@ -103,6 +104,7 @@ class InferenceMethod:
 
     n: int = 1
     how: ClassVar[str] = ""
+    name_pattern: ClassVar[str] = ""
     score_column: ClassVar[str] = "C"
     model: ClassVar[str] = "relation"
     flips: ClassVar[bool] = False
@@ -112,6 +114,15 @@ class InferenceMethod:
     def passes(self, dims: int) -> int:
         """Forward passes of one network per input sample, for a `dims`-D model."""
         return 1
+
+    @property
+    def name(self) -> str:
+        """Its folder and table name, e.g. `mcdropout_n20` or `relation_self_pair`."""
+        return self.name_pattern.format(n=self.n)
+
+    def model_folder(self, seed: int) -> str:
+        """Folder, under a cross-validation's `models/`, of its model trained with `seed`."""
+        return f"{self.model}{'_flips' if self.flips else ''}_seed{seed}"
 
     @property
     def score_id(self) -> str:
@@ -146,6 +157,7 @@ class SelfPair(InferenceMethod):
     `seg_b`, and delivers it as the mask.
     """
 
+    name_pattern: ClassVar[str] = "relation_self_pair"
     own_way_of: ClassVar[str | None] = "relation"
 
     def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
@@ -167,6 +179,7 @@ class SelfPair(InferenceMethod):
 class UNet(InferenceMethod):
     """U-Net, one pass: confidence = mean foreground probability."""
 
+    name_pattern: ClassVar[str] = "unet"
     model: ClassVar[str] = "unet"
     own_way_of: ClassVar[str | None] = "unet"
 
@@ -184,6 +197,7 @@ class UNet(InferenceMethod):
 class MCDropout(InferenceMethod):
     """n draws of the last layer with dropout on; confidence = agreement of the draws."""
 
+    name_pattern: ClassVar[str] = "mcdropout_n{n}"
     n: int = 20
     model: ClassVar[str] = "mcdropout"
     own_way_of: ClassVar[str | None] = "mcdropout"
@@ -224,6 +238,7 @@ class _Anchors(InferenceMethod):
 class AnchorsTrain(_Anchors):
     """Anchors from the training cases of the fold."""
 
+    name_pattern: ClassVar[str] = "relation_anchors_train_n{n}"
     anchor_source: ClassVar[str | None] = "train"
 
 
@@ -232,6 +247,7 @@ class AnchorsTrain(_Anchors):
 class AnchorsTest(_Anchors):
     """Anchors from the other test cases."""
 
+    name_pattern: ClassVar[str] = "relation_anchors_test_n{n}"
     anchor_source: ClassVar[str | None] = "test"
 
 
@@ -240,6 +256,7 @@ class AnchorsTest(_Anchors):
 class Ensemble(InferenceMethod):
     """n U-Nets trained with seeds 0..n-1: the mean `seg_a` map; confidence = mean pairwise Dice."""
 
+    name_pattern: ClassVar[str] = "ensemble_{n}"
     n: int = ENSEMBLE_SIZE
     model: ClassVar[str] = "unet"
 
@@ -259,6 +276,7 @@ class Ensemble(InferenceMethod):
 class FlipTTA(InferenceMethod):
     """The image and its flip along each spatial axis: mean `seg_a`; confidence = mean pairwise Dice."""
 
+    name_pattern: ClassVar[str] = "unet_flip_tta"
     model: ClassVar[str] = "unet"
     flips: ClassVar[bool] = True
 

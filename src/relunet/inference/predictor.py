@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from relunet.confidence import SampleAgreement  # noqa: F401  (imported from here by callers)
 from relunet.config import RunConfig
 from relunet.data.preprocess import Preprocessor
 from relunet.data.samples import (
