@@ -260,7 +260,7 @@ def render_results(docs: Path) -> str:
             "cross-validation); each method trains its own models per fold, predicts the held-out fold",
             "and scores every test case.",
             "",
-            *render_verdict(verdict_rows(docs, settings)),
+            *render_verdict(verdict_rows(docs, settings), settings),
             *_index(docs, settings),
             *render_score_targets(docs),
             *render_recipes(docs, {name: s.data_label for name, s in settings.items()}),

@@ -89,7 +89,8 @@ def test_the_table_marks_the_best_of_each_column_and_counts_fold_wins(tmp_path):
     rows = verdict_rows(docs, published_settings(docs))["Lesions"]
     ensemble = rows[1]
     assert ensemble.wins["spearman"] == (1, 5) and ensemble.wins["eaurc"] == (1, 5)
-    lines = render_verdict({"Lesions": rows})
+    lines = render_verdict({"Lesions": rows}, published_settings(docs))
+    assert "The rows come from [lesions](crossval/lesions/README.md): test." in " ".join(lines)
     table = [line for line in lines if line.startswith("| `")]
     assert table[0].startswith("| `relation_self_pair` | [lesions](crossval/lesions/README.md) | **1** |")
     assert "| 5 |" in table[1] and " (1/5)" in table[1] and "(1/5)" not in table[0]
@@ -127,7 +128,7 @@ def test_no_table_without_a_cross_validation_naming_one(tmp_path):
     docs = tmp_path / "crossval"
     publish(docs, "plain", {"relation_self_pair": exact}, table=None)
     assert verdict_rows(docs, published_settings(docs)) == {}
-    assert render_verdict({}) == []
+    assert render_verdict({}, {}) == []
 
 
 def test_expert_share_is_the_oracle_and_the_calibrated_share_of_review_promise():
