@@ -43,7 +43,7 @@ def render_recipes(crossval_docs: Path, dataset_of: dict[str, str]) -> list[str]
         f"`relunet train` defaults ({_defaults_in_words()}): Dice of `seg_a` and of the (s1+s2)/2 "
         "map (mean ± std over folds), and how well C ranks the cases by the Dice of `seg_a`, pooled "
         "over all folds' test cases, with the share of cases it sends to review where the score check "
-        "ran (risk 0.1 of Dice < 0.8, its section below).",
+        "ran (risk 0.1 of Dice < 0.8, on its page).",
         "",
         "| dataset | results | recipe | folds | Dice seg_a | Dice (s1+s2)/2 | Spearman (C) "
         "| e-AURC (C) | sent to review (C) |",
