@@ -35,6 +35,7 @@ from relunet.reporting.crossval_page import render_crossval_page
 from relunet.reporting.crossval_settings import (
     CALLS_NAME,
     PAGE_NAME,
+    SETTINGS_NAME,
     CrossvalSettings,
     crossval_link,
     published_settings,
@@ -132,6 +133,8 @@ def main() -> None:
             }
         )
         write_json(docs / name / CALLS_NAME, calls)
+        if not (docs / name / SETTINGS_NAME).exists():
+            _declare(docs / name, args.dataset)
     if finished:
         write_json(out / "summary.json", aggregate(out, finished))
         build_report(out, data, read_calls(docs / name))
@@ -141,6 +144,15 @@ def main() -> None:
     else:
         print(f"{out}: no method has finished a fold yet; nothing to report")
     publish_pages(args.docs, readme=ROOT / "README.md" if args.docs.resolve() == ROOT / "docs" else None)
+
+
+def _declare(dest: Path, dataset: str) -> None:
+    """Results under a new `--name`: their settings, those of `dataset`, declared beside them.
+
+    Without its `verdict:` line: the verdict's rows come from the cross-validations chosen for it.
+    """
+    lines = (PUBLISHED / dataset / SETTINGS_NAME).read_text().splitlines(keepends=True)
+    write_text(dest / SETTINGS_NAME, "".join(line for line in lines if not line.startswith("verdict:")))
 
 
 def _run_children(args: argparse.Namespace) -> None:

@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import load_benchmark
+import yaml
+from conftest import load_benchmark, run_benchmark, write_pictures
 
 from relunet.errors import InputError
 from relunet.reporting.crossval_page import render_crossval_page
@@ -138,3 +139,29 @@ def test_publish_copies_no_temporary_file(tmp_path):
         "report/tables.md",
         "summary.json",
     ]
+
+
+def test_a_call_trains_with_the_declared_settings_and_records_them_beside_its_results(tmp_path):
+    """`hippocampus` pins augmentation off (its published folds predate it): a new call keeps it off."""
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    docs, out = tmp_path / "docs", tmp_path / "cv"
+    args = ["hippocampus", "--name", "tiny", "--methods", "unet", "--fold", "0", "--folds", "2"]
+    options = ["--epochs", "1", "--samples-per-epoch", "4", "--device", "cpu"]
+    result = run_benchmark("crossval_results", *args, *options, "--data", data, "--out", out, "--docs", docs)
+    assert result.returncode == 0, result.stderr
+    published = docs / "crossval" / "tiny"
+    (call,) = json.loads((published / "calls.json").read_text())
+    assert call["settings"] == {
+        "dims": 2,
+        "epochs": 1,
+        "lr_step": 8,
+        "augment": False,
+        "samples_per_epoch": 4,
+    }
+    trained = yaml.safe_load((out / "crossval.yaml").read_text())["train"]
+    assert trained["augment"] is False and trained["lr_step"] == 8
+    declared = (DOCS / "crossval" / "hippocampus" / "settings.yaml").read_text()
+    assert "verdict: Hippocampus\n" in declared  # the copy does not take the published folds' place
+    assert (published / "settings.yaml").read_text() == declared.replace("verdict: Hippocampus\n", "")
+    assert (published / "README.md").read_text().startswith("# tiny\n")
+    assert "[tiny](crossval/tiny/README.md)" in (docs / "results.md").read_text()

@@ -124,9 +124,10 @@ def test_a_method_in_two_cross_validations_of_one_table_is_an_error(tmp_path):
         verdict_rows(docs, published_settings(docs))
 
 
-def test_no_table_without_a_cross_validation_naming_one(tmp_path):
+def test_no_table_without_a_cross_validation_naming_one_with_every_fold(tmp_path):
     docs = tmp_path / "crossval"
     publish(docs, "plain", {"relation_self_pair": exact}, table=None)
+    publish(docs, "started", {}, table="Lesions")
     assert verdict_rows(docs, published_settings(docs)) == {}
     assert render_verdict({}, {}) == []
 

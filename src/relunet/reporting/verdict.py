@@ -22,6 +22,7 @@ import numpy as np
 
 from relunet.analysis.review_promise import (
     DELTA,
+    FOLDS,
     TARGET_DICE,
     calibration_sizes,
     oracle_flagged,
@@ -115,7 +116,7 @@ def verdict_rows(crossval_docs: Path, settings: dict[str, CrossvalSettings]) -> 
             continue
         folder = crossval_docs / name
         table = tables.setdefault(declared.verdict, {})
-        for method in _defaults(_complete_methods(folder, declared.data.get("folds", 5))):
+        for method in _defaults(_complete_methods(folder)):
             if method in table:
                 raise InputError(
                     f"{folder / 'settings.yaml'}: {method} is already a row of the {declared.verdict} "
@@ -125,6 +126,7 @@ def verdict_rows(crossval_docs: Path, settings: dict[str, CrossvalSettings]) -> 
     return {
         dataset: sorted(_with_wins(rows), key=lambda r: (r.method != RELATION, r.method))
         for dataset, rows in sorted(tables.items())
+        if rows
     }
 
 
@@ -256,10 +258,10 @@ def _telling(rows: list[Row]) -> list[tuple[str, str]]:
     return [(k, c) for k, c in keys if len({_value(r, k) for r in rows}) > 1]
 
 
-def _complete_methods(folder: Path, folds: int) -> list[str]:
-    """The methods of `folder` whose every fold has its per-case table."""
-    found = sorted(p.parent.parent.name for p in folder.glob("methods/*/fold_*/per_case.csv"))
-    return sorted(m for m in set(found) if found.count(m) == folds)
+def _complete_methods(folder: Path) -> list[str]:
+    """The methods of `folder` whose every fold (`FOLDS`) has its per-case table."""
+    found = [p.parent.parent.name for p in folder.glob("methods/*/fold_*/per_case.csv")]
+    return sorted(m for m in set(found) if found.count(m) == FOLDS)
 
 
 def _defaults(methods: list[str]) -> list[str]:
