@@ -64,7 +64,7 @@ KEYS = (
     "pooled_failures",
     "train_seconds_mean",
 )
-#: calls as runs.json lists them, for the table of where folds ran
+#: calls as calls.json lists them, for the table of where folds ran
 CALLS = [{"methods": "all", "fold": None, "hardware": "x86_64 CPU, 2 threads"}]
 
 

@@ -41,7 +41,7 @@ def test_render_puts_ours_in_percent_beside_the_paper():
         "relation_self_pair": {"dice_seg_a_mean_mean": 0.9, "dice_seg_a_mean_std": 0.01},
     }
     page = render_beside_paper(paper, {"mine": ("Hippocampus", summary)})
-    assert "| Hippocampus | ours: [mine](#mine) | 87.22 ± 1.36 | 90.00 ± 1.00 | — |" in page
+    assert "| Hippocampus | ours: [mine](crossval/mine/README.md) | 87.22 ± 1.36 | 90.00 ± 1.00 | — |" in page
     assert "| LiTS | ours: not run |" in page and "| BraTS | ours: not run |" in page
     assert "| Hippocampus | paper | 82.76 ± 0.42 |" in page
     header = next(line for line in page.splitlines() if line.startswith("| dataset"))

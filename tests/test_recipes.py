@@ -6,9 +6,9 @@ from relunet.reporting.recipes import recipe_name, render_recipes
 
 
 def _publish(folder, settings, relation=None, flagged=None):
-    """A published cross-validation: its runs.json, summary.json and optionally scores.json."""
+    """A published cross-validation: its calls.json, summary.json and optionally scores.json."""
     folder.mkdir(parents=True)
-    (folder / "runs.json").write_text(json.dumps([{"settings": {"dims": 2}}, {"settings": settings}]))
+    (folder / "calls.json").write_text(json.dumps([{"settings": {"dims": 2}}, {"settings": settings}]))
     summary = {"unet": {"n_folds": 5}}
     if relation is not None:
         summary["relation_self_pair"] = relation
@@ -51,9 +51,10 @@ def test_rows_per_dataset_with_dice_ranking_and_review_share(tmp_path):
     lines = render_recipes(tmp_path, {"plain": "Hippo", "aug": "Hippo", "no_relation": "Hippo"})
     rows = [line for line in lines if line.startswith("| Hippo")]
     assert rows == [
-        "| Hippo | [aug](#aug) | augmented | 5 | 0.892 ± 0.004 | 0.894 ± 0.003 | 0.405 | 0.0117 | — |",
-        "| Hippo | [plain](#plain) | the `relunet train` defaults | 5 | 0.881 ± 0.004 | — | 0.519 "
-        "| 0.0117 | 1.2% |",
+        "| Hippo | [aug](crossval/aug/README.md) | augmented | 5 | 0.892 ± 0.004 | 0.894 ± 0.003 | 0.405 "
+        "| 0.0117 | — |",
+        "| Hippo | [plain](crossval/plain/README.md) | the `relunet train` defaults | 5 | 0.881 ± 0.004 | — "
+        "| 0.519 | 0.0117 | 1.2% |",
     ]
 
 

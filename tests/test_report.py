@@ -39,10 +39,10 @@ def test_single_fold_methods_show_no_spread_and_every_fold_has_a_column():
     assert "| mcdropout_n200 | — | 0.400 | — |" in lines
     assert "| unet | evaluated before hardware was recorded (fold 0); NVIDIA H200 (folds 1, 2) |" in lines
     assert "| mcdropout_n200 | — |" in lines
-    assert "From runs.json" not in tables
+    assert "From calls.json" not in tables
 
 
-def test_folds_without_recorded_hardware_take_it_from_runs_json_if_every_call_ran_there():
+def test_folds_without_recorded_hardware_take_it_from_calls_json_if_every_call_ran_there():
     summary = {
         "unet": entry(3, {}) | {"hardware_by_fold": {"0": None, "1": None, "2": "x86_64 CPU, 1 thread"}},
         "ensemble_5": entry(2, {}) | {"hardware_by_fold": {"0": "NVIDIA H200", "1": "NVIDIA H200"}},
@@ -59,15 +59,15 @@ def test_folds_without_recorded_hardware_take_it_from_runs_json_if_every_call_ra
         return dict(line.strip("| ").split(" | ") for line in table.splitlines())
 
     assert places(cpu) == {
-        "unet": "x86_64 CPU, from runs.json (folds 0, 1); x86_64 CPU, 1 thread (fold 2)",
+        "unet": "x86_64 CPU, from calls.json (folds 0, 1); x86_64 CPU, 1 thread (fold 2)",
         "ensemble_5": "NVIDIA H200 (folds 0, 1)",
     }
     assert places([*cpu, gpu])["unet"] == (
         "evaluated before hardware was recorded (folds 0, 1); x86_64 CPU, 1 thread (fold 2)"
     )
-    assert "\nFrom runs.json: evaluated before" in render_tables(summary, "x", calls=cpu)
-    assert "From runs.json" not in render_tables(summary, "x", calls=[*cpu, gpu])
-    assert "From runs.json" not in render_tables({"ensemble_5": summary["ensemble_5"]}, "x", calls=cpu)
+    assert "\nFrom calls.json: evaluated before" in render_tables(summary, "x", calls=cpu)
+    assert "From calls.json" not in render_tables(summary, "x", calls=[*cpu, gpu])
+    assert "From calls.json" not in render_tables({"ensemble_5": summary["ensemble_5"]}, "x", calls=cpu)
 
 
 def test_figures_name_the_folds_of_a_method_run_on_fewer():

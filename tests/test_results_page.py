@@ -4,82 +4,71 @@ import json
 import re
 from pathlib import Path
 
-from conftest import load_benchmark
+import pytest
+import yaml
+from conftest import load_benchmark, run_benchmark, write_pictures
 
+from relunet.errors import InputError
+from relunet.reporting.crossval_page import render_crossval_page
 from relunet.results_folder import MARKER
 
 crossval_results = load_benchmark("crossval_results")
-#: one runs.json entry as crossval_results.py writes it
-RUN = {"command": "python benchmarks/crossval_results.py isic", "seconds": 60.0, "hardware": "x86_64 CPU"}
+#: one calls.json entry as crossval_results.py writes it
+CALL = {"command": "python benchmarks/crossval_results.py isic", "seconds": 60.0, "hardware": "x86_64 CPU"}
 
 
-def summary(dice: float, dice_std: float, pearson_by_fold: list[float]) -> dict:
-    """The few keys of one method's summary.json entry that the headline table reads."""
-    mean = sum(pearson_by_fold) / len(pearson_by_fold)
-    return {
-        "dice_seg_a_mean_mean": dice,
-        "dice_seg_a_mean_std": dice_std,
-        "pearson_mean": mean,
-        "pearson_std": 0.01,
-        "pearson_by_fold": {str(k): v for k, v in enumerate(pearson_by_fold)},
-    }
-
-
-def publish(docs, name: str, methods: dict, epochs: int | None = 40) -> None:
-    """A published cross-validation; `epochs` None: its settings leave the schedule at the default."""
+def publish(docs, name: str, settings: str | None = "purpose: a test\ndata_folder: pics\n") -> Path:
+    """A published cross-validation with its calls.json and, unless None, its settings file."""
     folder = docs / name
     folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps(methods))
-    settings = {} if epochs is None else {"epochs": epochs}
-    (folder / "runs.json").write_text(json.dumps([RUN | {"settings": settings}]))
+    (folder / "calls.json").write_text(json.dumps([CALL | {"settings": {"epochs": 40}}]))
+    if settings is not None:
+        (folder / "settings.yaml").write_text(settings)
+    return folder
 
 
-def test_at_a_glance_judges_the_dice_against_the_unets_spread_and_counts_pearson_wins(tmp_path):
+def test_results_page_lists_each_cross_validation_with_its_purpose_and_links_its_page(tmp_path):
     docs = tmp_path / "crossval"
-    unet = summary(0.880, 0.007, [0.3, 0.4, 0.5])
-    publish(docs, "above", {"unet": unet, "relation_self_pair": summary(0.890, 0.01, [0.6, 0.7, 0.8])})
-    publish(docs, "short", {"unet": unet, "relation_self_pair": summary(0.8725, 0.01, [0.2, 0.7, 0.8])})
-    rivals = {
-        "unet": unet,
-        "relation_self_pair": summary(0.875, 0.01, [0.6, 0.7, 0.4]),
-        "ensemble_5": summary(0.89, 0.01, [0.5, 0.8, 0.9]),
-    }
-    publish(docs, "within", rivals, epochs=100)
-    publish(docs, "no_relation", {"unet": unet})
-    publish(docs, "default_schedule", {"unet": unet, "relation_self_pair": unet}, epochs=None)
-    rows = {
-        line.split("]")[0].lstrip("| ["): line
-        for line in crossval_results._at_a_glance(docs)
-        if line.startswith("| [")
-    }
-    assert sorted(rows) == ["above", "default_schedule", "short", "within"]
-    assert "| 100 |" in rows["default_schedule"]  # TrainConfig's epochs where the settings are silent
-    assert "| above |" in rows["above"] and "(self-pair higher on 3/3)" in rows["above"]
-    assert "no, short by 0.0005" in rows["short"] and "(self-pair higher on 2/3)" in rows["short"]
-    assert "| 100 |" in rows["within"] and "| within |" in rows["within"]
-    assert "(self-pair higher on 1/3) |" in rows["within"]  # against the ensemble
-    assert rows["above"].rstrip(" |").endswith("—")  # no ensemble in that cross-validation
-
-
-def test_results_page_opens_with_the_headline_and_has_none_without_results(tmp_path):
-    docs = tmp_path / "crossval"
-    docs.mkdir()
-    assert "At a glance" not in crossval_results.render_results(docs)
-    publish(
-        docs, "isic", {"unet": summary(0.88, 0.01, [0.3]), "relation_self_pair": summary(0.88, 0.01, [0.6])}
-    )
+    publish(docs, "isic", "purpose: every method on ISIC\ndata_folder: ISIC2017_Task1_256\n")
+    publish(docs, "old", settings=None)
     page = crossval_results.render_results(docs)
-    assert page.index("## At a glance") < page.index("## isic")
+    assert "| [isic](crossval/isic/README.md) | ISIC2017_Task1_256 | every method on ISIC |" in page
+    assert "| [old](crossval/old/README.md) | — | — |" in page
+    assert "## Verdict" not in page  # no cross-validation names a verdict table
 
 
-def test_results_page_shows_the_paired_comparison_under_its_dataset(tmp_path):
-    folder = tmp_path / "crossval" / "isic"
-    (folder / "report").mkdir(parents=True)
+def test_each_cross_validation_gets_a_page_with_its_settings_calls_tables_and_analyses(tmp_path):
+    folder = publish(
+        tmp_path / "crossval", "isic", "purpose: every method\ndata_folder: d\ntrain: {epochs: 40}\n"
+    )
+    (folder / "report").mkdir()
     (folder / "report" / "tables.md").write_text("# Cross-validation\n\n## Table 1\n")
     (folder / "paired_relation_self_pair_vs_unet.md").write_text("# Paired Dice: a vs b\n\nmean -0.0072\n")
-    page = crossval_results.render_results(tmp_path / "crossval")
-    assert page.index("## isic") < page.index("#### Table 1") < page.index("### Paired Dice: a vs b")
-    assert "mean -0.0072" in page
+    crossval_results.publish_pages(tmp_path)
+    page = (folder / "README.md").read_text()
+    assert page.startswith("# isic\n") and "Every method.\n" in page and '`{"epochs": 40}`' in page
+    assert "- `python benchmarks/crossval_results.py isic`: 1.0 min on x86_64 CPU" in page
+    assert page.index("## How it was run") < page.index("## Table 1") < page.index("## Paired Dice: a vs b")
+    assert "mean -0.0072" in page and "Cross-validation" not in page
+    assert (tmp_path / "results.md").read_text().startswith("# Results")
+
+
+def test_the_readme_carries_the_verdict_of_results_md():
+    readme, results = (DOCS.parent / "README.md").read_text(), (DOCS / "results.md").read_text()
+    verdict = next(line for line in results.splitlines() if line.startswith("**Verdict.**"))
+    assert crossval_results.with_verdict(readme, results) == readme
+    assert verdict in readme and results.index(verdict) < 4000  # on the page's first screen
+    assert len(results.splitlines()) <= 300
+
+
+def test_the_verdict_replaces_the_old_one_between_the_markers_and_needs_them():
+    start, end = crossval_results.README_MARKERS
+    readme = f"# x\n{start}\nold\n{end}\nrest\n"
+    updated = crossval_results.with_verdict(readme, "# Results\n\n**Verdict.** New.\n")
+    assert updated.startswith(f"# x\n{start}\n**Verdict.** New.\n") and "old" not in updated
+    assert updated.endswith(f"{end}\nrest\n")
+    with pytest.raises(InputError, match="README.md"):
+        crossval_results.with_verdict("# x\n", "**Verdict.** New.\n")
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -96,6 +85,7 @@ def links(page: Path) -> list[str]:
 def test_generated_pages_link_only_real_files():
     pages = [
         DOCS / "results.md",
+        *DOCS.glob("crossval/*/README.md"),
         *DOCS.glob("crossval/*/report/*.md"),
         *DOCS.glob("crossval/*/report/*.html"),
     ]
@@ -118,14 +108,14 @@ def test_no_hidden_or_temporary_file_in_docs():
     assert not left, f"temporary files left in docs/ (git rm them): {left}"
 
 
-def test_results_page_lists_only_the_reports_figures(tmp_path):
+def test_a_cross_validations_page_lists_only_the_reports_figures(tmp_path):
     figures = tmp_path / "crossval" / "isic" / "report" / "figures"
     figures.mkdir(parents=True)
     for name in ("pearson.png", ".coverage.png._x1.tmp.png", "coverage.png.bak", "notes.png"):
         (figures / name).write_bytes(b"png")
-    page = crossval_results.render_results(tmp_path / "crossval")
+    page = render_crossval_page(tmp_path / "crossval" / "isic", None)
     assert [line for line in page.splitlines() if line.startswith("![")] == [
-        "![pearson](crossval/isic/report/figures/pearson.png)"
+        "![pearson](report/figures/pearson.png)"
     ]
 
 
@@ -149,3 +139,29 @@ def test_publish_copies_no_temporary_file(tmp_path):
         "report/tables.md",
         "summary.json",
     ]
+
+
+def test_a_call_trains_with_the_declared_settings_and_records_them_beside_its_results(tmp_path):
+    """`hippocampus` pins augmentation off (its published folds predate it): a new call keeps it off."""
+    data = write_pictures(tmp_path / "pics", n_cases=6)
+    docs, out = tmp_path / "docs", tmp_path / "cv"
+    args = ["hippocampus", "--name", "tiny", "--methods", "unet", "--fold", "0", "--folds", "2"]
+    options = ["--epochs", "1", "--samples-per-epoch", "4", "--device", "cpu"]
+    result = run_benchmark("crossval_results", *args, *options, "--data", data, "--out", out, "--docs", docs)
+    assert result.returncode == 0, result.stderr
+    published = docs / "crossval" / "tiny"
+    (call,) = json.loads((published / "calls.json").read_text())
+    assert call["settings"] == {
+        "dims": 2,
+        "epochs": 1,
+        "lr_step": 8,
+        "augment": False,
+        "samples_per_epoch": 4,
+    }
+    trained = yaml.safe_load((out / "crossval.yaml").read_text())["train"]
+    assert trained["augment"] is False and trained["lr_step"] == 8
+    declared = (DOCS / "crossval" / "hippocampus" / "settings.yaml").read_text()
+    assert "verdict: Hippocampus\n" in declared  # the copy does not take the published folds' place
+    assert (published / "settings.yaml").read_text() == declared.replace("verdict: Hippocampus\n", "")
+    assert (published / "README.md").read_text().startswith("# tiny\n")
+    assert "[tiny](crossval/tiny/README.md)" in (docs / "results.md").read_text()

@@ -40,9 +40,11 @@ def test_rows_name_each_rival_its_source_its_fold_wins_and_the_dice_spread(tmp_p
     }
     rows = _rows_of_plain(tmp_path, entries, wins)
     assert rows == [
-        "| [plain](#plain) | ensemble of 5, pairwise Dice (augmented) | 0.520 / 0.350 | 0.0117 / 0.0141 "
+        "| [plain](crossval/plain/README.md) "
+        "| ensemble of 5, pairwise Dice (augmented) | 0.520 / 0.350 | 0.0117 / 0.0141 "
         "| 5/5, 4/5 | 0.880 ± 0.005 / 0.900 ± 0.004 | no, short by 0.0160 |",
-        "| [plain](#plain) | U-Net, learned estimate | 0.520 / 0.560 | 0.0117 / 0.0137 | 2/5, 5/5 "
+        "| [plain](crossval/plain/README.md) "
+        "| U-Net, learned estimate | 0.520 / 0.560 | 0.0117 / 0.0137 | 2/5, 5/5 "
         "| 0.880 ± 0.005 / 0.870 ± 0.010 | above |",
     ]
 
@@ -66,8 +68,10 @@ def test_the_s1s2_segmentation_gets_its_own_rows_with_its_own_dice(tmp_path):
     }
     rows = _rows_of_plain(tmp_path, entries, wins)
     assert rows == [
-        "| [plain](#plain) | ensemble of 5, pairwise Dice (augmented) | 0.670 / 0.350 | 0.0099 / 0.0141 "
+        "| [plain](crossval/plain/README.md) "
+        "| ensemble of 5, pairwise Dice (augmented) | 0.670 / 0.350 | 0.0099 / 0.0141 "
         "| 5/5, 4/5 | 0.850 ± 0.005 / 0.899 ± 0.003 | no, short by 0.0460 |",
-        "| [plain](#plain) (s1+s2)/2 | ensemble of 5, pairwise Dice (augmented) | 0.460 / 0.350 "
+        "| [plain](crossval/plain/README.md) "
+        "(s1+s2)/2 | ensemble of 5, pairwise Dice (augmented) | 0.460 / 0.350 "
         "| 0.0126 / 0.0141 | 4/5, 3/5 | 0.900 ± 0.003 / 0.899 ± 0.003 | above |",
     ]

@@ -44,7 +44,7 @@ def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] =
     """Write `folder/report/` (tables.md, figures, report.html); returns the HTML path.
 
     The example figures read the images from `data`, by default the dataset the models trained on.
-    `calls`: the calls that built the folder, as runs.json of `benchmarks/crossval_results.py` lists
+    `calls`: the calls that built the folder, as calls.json of `benchmarks/crossval_results.py` lists
     them (see `render_tables`).
     """
     folder = Path(folder)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
+from relunet.reporting.crossval_settings import crossval_link
+
 #: the paper's Tables 1 and 2 as printed: Dice in %, `[mean, std]` per column and dataset
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.json")
 #: our dataset folder -> the paper's dataset, where they are the same data
@@ -73,7 +75,7 @@ def render_beside_paper(paper: Mapping, ours: Mapping[str, tuple[str, Mapping]])
         mine = [(name, summary) for name, (beside, summary) in ours.items() if beside == dataset]
         for name, summary in mine:
             cells = [_ours(summary, method, column) for _, method, column in COLUMNS.values()]
-            lines.append(f"| {dataset} | ours: [{name}](#{name}) | " + " | ".join(cells) + " |")
+            lines.append(f"| {dataset} | ours: {crossval_link(name)} | " + " | ".join(cells) + " |")
         if not mine:
             lines.append(f"| {dataset} | ours: not run | " + " | ".join("—" for _ in COLUMNS) + " |")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """The Relation U-Net's training recipes side by side, one row per published cross-validation.
 
-Reads each cross-validation's `runs.json` (its settings), `summary.json` (Dice and the pooled
+Reads each cross-validation's `calls.json` (its settings), `summary.json` (Dice and the pooled
 ranking of C) and, where published, `scores.json` (`benchmarks/score_check.py`: the share of
 cases C sends to review) under docs/crossval/, and names each recipe by how its training
 settings differ from `relunet train`'s defaults, so that the trade-off between the segmentation
@@ -14,6 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from relunet.config import TrainConfig, default_augment
+from relunet.reporting.crossval_settings import crossval_link, read_calls
 from relunet.reporting.tables import RELATION
 
 #: the training settings a recipe is named by (the others, such as dims, describe the data)
@@ -42,7 +43,7 @@ def render_recipes(crossval_docs: Path, dataset_of: dict[str, str]) -> list[str]
         f"`relunet train` defaults ({_defaults_in_words()}): Dice of `seg_a` and of the (s1+s2)/2 "
         "map (mean ± std over folds), and how well C ranks the cases by the Dice of `seg_a`, pooled "
         "over all folds' test cases, with the share of cases it sends to review where the score check "
-        "ran (risk 0.1 of Dice < 0.8, its section below).",
+        "ran (risk 0.1 of Dice < 0.8, on its page).",
         "",
         "| dataset | results | recipe | folds | Dice seg_a | Dice (s1+s2)/2 | Spearman (C) "
         "| e-AURC (C) | sent to review (C) |",
@@ -53,7 +54,7 @@ def render_recipes(crossval_docs: Path, dataset_of: dict[str, str]) -> list[str]
 
 
 def recipe_name(settings: dict) -> str:
-    """How `settings` (a runs.json entry's) train the model unlike the defaults, in words."""
+    """How `settings` (a calls.json entry's) train the model unlike the defaults, in words."""
     defaults = {f.name: f.default for f in fields(TrainConfig)} | {"augment": default_augment(RELATION_KIND)}
     words = []
     for key, value in settings.items():
@@ -90,10 +91,10 @@ def _relation(folder: Path) -> dict | None:
 
 def _row(folder: Path, dataset: str, mine: dict) -> str:
     """The table row of `folder`, whose Relation U-Net's summary.json entry is `mine`."""
-    runs = json.loads((folder / "runs.json").read_text()) if (folder / "runs.json").is_file() else []
-    recipe = recipe_name(runs[-1]["settings"]) if runs else "—"
+    calls = read_calls(folder)
+    recipe = recipe_name(calls[-1]["settings"]) if calls else "—"
     return (
-        f"| {dataset} | [{folder.name}](#{folder.name}) | {recipe} | {mine.get('n_folds', '—')} | "
+        f"| {dataset} | {crossval_link(folder.name)} | {recipe} | {mine.get('n_folds', '—')} | "
         f"{_pm(mine, 'dice_seg_a')} | {_pm(mine, 'dice_s1s2')} | {_number(mine, 'pooled_spearman', 3)} | "
         f"{_number(mine, 'pooled_eaurc', 4)} | {_sent_to_review(folder)} |"
     )

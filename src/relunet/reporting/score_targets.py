@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from relunet.reporting.crossval_settings import crossval_link
 from relunet.reporting.tables import RELATION, RELATION_S1S2
 
 #: the self-pair's segmentations: (its method in a score check, its Dice in summary.json, its name)
@@ -32,7 +33,7 @@ def render_score_targets(crossval_docs: Path) -> list[str]:
     return [
         "## The one-pass score against the strongest baselines",
         "",
-        "From each cross-validation's one-pass score check (its section below): the self-pair's "
+        "From each cross-validation's one-pass score check (its page): the self-pair's "
         "default score pooled over all folds' test cases, against the ensemble of 5's pairwise Dice "
         "and the U-Net's learned estimate (a rival in parentheses comes from that other "
         "cross-validation, on the same test cases), the folds on which the self-pair's score is "
@@ -58,7 +59,7 @@ def _rows(folder: Path) -> list[str]:
         if score_of_mine is None:
             continue
         own = _dice(folder, RELATION, dice_key)
-        results = f"[{folder.name}](#{folder.name})" + (f" {segmentation}" if segmentation else "")
+        results = crossval_link(folder.name) + (f" {segmentation}" if segmentation else "")
         for base, score, what in TARGETS:
             for (method, rival_score), rival in entries.items():
                 if rival_score != score or not (method == base or method.startswith(f"{base} (")):

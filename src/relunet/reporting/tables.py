@@ -175,7 +175,7 @@ def render_tables(summary: dict, dataset: str, classes: int = 1, calls: Sequence
 
     With `classes` > 1 (label groups segmented as separate classes) Dice is the mean over the
     classes, a table gives each class's, and the paper's numbers (one class) are left out.
-    `calls` (runs.json): if they all ran on one kind of hardware, the folds evaluated before the
+    `calls` (calls.json): if they all ran on one kind of hardware, the folds evaluated before the
     hardware was recorded per fold ran there.
     """
     paper = paper_seg_a_dice(dataset) if classes == 1 else {}
@@ -301,8 +301,8 @@ def classes_note(classes: int) -> str:
 def _places(hardware_by_fold: dict[str, str | None], calls: Sequence[dict]) -> str:
     """Where each fold of a method was evaluated, as text.
 
-    E.g. `x86_64 CPU, from runs.json (fold 0); NVIDIA H200 (folds 1, 2)`: a fold evaluated before
-    the hardware was recorded per fold takes the hardware of `calls` (runs.json) if they all ran on one.
+    E.g. `x86_64 CPU, from calls.json (fold 0); NVIDIA H200 (folds 1, 2)`: a fold evaluated before
+    the hardware was recorded per fold takes the hardware of `calls` (calls.json) if they all ran on one.
     """
     folds_of: dict[str, list[str]] = {}
     for fold, hardware in sorted(hardware_by_fold.items(), key=lambda item: int(item[0])):
@@ -318,19 +318,19 @@ def _places(hardware_by_fold: dict[str, str | None], calls: Sequence[dict]) -> s
 
 
 def _sole_hardware(calls: Sequence[dict]) -> str | None:
-    """The hardware every call ran on (`x86_64 CPU, from runs.json`), if they all ran on the same."""
+    """The hardware every call ran on (`x86_64 CPU, from calls.json`), if they all ran on the same."""
     places = {call["hardware"].split(",")[0] for call in calls}
-    return f"{places.pop()}, from runs.json" if len(places) == 1 else None
+    return f"{places.pop()}, from calls.json" if len(places) == 1 else None
 
 
 def _places_note(summary: dict, calls: Sequence[dict]) -> list[str]:
-    """The lines under the hardware table that say what `from runs.json` means, where a row says it."""
+    """The lines under the hardware table that say what `from calls.json` means, where a row says it."""
     unrecorded = any(None in s.get("hardware_by_fold", {}).values() for s in summary.values())
     if not (unrecorded and _sole_hardware(calls)):
         return []
     return [
-        "From runs.json: evaluated before the hardware was recorded per fold, on the hardware that every"
-        " call listed in runs.json ran on.",
+        "From calls.json: evaluated before the hardware was recorded per fold, on the hardware that every"
+        " call listed in calls.json ran on.",
         "",
     ]
 
