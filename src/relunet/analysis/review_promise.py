@@ -18,10 +18,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+from mapie.risk_control import FWERFixedSequenceTesting, control_fwer
 from scipy.stats import binom, false_discovery_control
 
 from relunet.evaluation.calibration import dice_interval, estimate_dice, minimum_pairs
-from relunet.evaluation.decision import EXPECTED, GUARANTEES
+from relunet.evaluation.decision import EXPECTED, GUARANTEES, Promise, decide
 from relunet.evaluation.summary import read_per_case
 from relunet.rundir import CrossvalFolder
 
@@ -38,7 +39,7 @@ DELTA = 0.1
 COVERAGE = 0.9
 SPLITS = 500
 #: the interval and estimate (MAPIE per split) are checked on this many of the splits
-INTERVAL_SPLITS = 100
+INTERVAL_SPLITS = 50
 
 
 def read_scores(folder: Path) -> tuple[dict[str, dict], list[str]]:
@@ -280,7 +281,7 @@ def fold_mix_check(row: dict, n_cal: int, splits: int, risk: float = 0.1) -> dic
                 cal = own_cal if calibration == "own fold" else _pooled_cal(len(score), test, n_cal, k)
                 accepted.append(decide_splits(score, dice, cal, test, guarantee, TARGET_DICE, risk))
                 tested.append(dice[test])
-            kept = promise_kept(np.hstack(tested), np.hstack(accepted), TARGET_DICE, risk)
+            kept = promise_kept(np.vstack(tested), np.vstack(accepted), TARGET_DICE, risk)
             found[f"{guarantee}, {calibration}"] = kept
     return {"n_cal": n_cal, "risk": risk, "splits": splits, "fold_sizes": [len(f) for f in folds], **found}
 
@@ -299,3 +300,60 @@ def noise_bound(rate: float, splits: int) -> float:
     """The largest mean over `splits` splits consistent with `rate` (three standard errors)."""
     return rate + 3 * math.sqrt(rate * (1 - rate) / splits)
 
+
+
+def ltt_procedures(row: dict, n_cal: int, splits: int, starts: tuple[int, ...], risk: float = 0.1) -> dict:
+    """Learn-then-Test with fixed-sequence testing from `starts` starting points (δ split evenly).
+
+    MAPIE's `FWERFixedSequenceTesting` walks the exact binomial p-values of the candidate λ, most
+    confident first, from the first λ that could be rejected at δ / starts; the λ accepting the most
+    cases among those rejected is used. One start is `review_threshold`. Returns per number of
+    starts the price and the promise kept over `splits` splits (a loop: for the comparison only).
+    """
+    score, dice = row["score"], row["dice"]
+    cal, test = split_indices(len(score), n_cal, splits)
+    found = {}
+    for n_starts in starts:
+        accepted = np.zeros(test.shape, dtype=bool)
+        for i, (c, t) in enumerate(zip(cal, test, strict=True)):
+            threshold = _multi_start_threshold(score[c], dice[c], risk, DELTA, n_starts)
+            accepted[i] = threshold is not None and score[t] >= threshold
+        found[str(n_starts)] = promise_kept(dice[test], accepted, TARGET_DICE, risk)
+    return {"n_cal": n_cal, "risk": risk, "splits": splits, "starts": found}
+
+
+def _multi_start_threshold(
+    cal_scores: np.ndarray, cal_dice: np.ndarray, risk: float, delta: float, n_starts: int
+) -> float | None:
+    """The lowest λ rejected by multi-start fixed-sequence testing (MAPIE), or None."""
+    order = np.argsort(-cal_scores, kind="stable")
+    ranked = cal_scores[order]
+    accepted = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True)) + 1
+    failures = np.cumsum(cal_dice[order] < TARGET_DICE)[accepted - 1]
+    start = int(np.searchsorted(accepted, minimum_pairs(risk, delta / n_starts)))
+    if start >= len(accepted):
+        return None
+    pvalues = binom.cdf(failures[start:], accepted[start:], risk)
+    rejected = control_fwer(pvalues, delta, FWERFixedSequenceTesting(n_starts=min(n_starts, len(pvalues))))
+    return float(ranked[accepted[start + rejected.max()] - 1]) if rejected.size else None
+
+
+def estimate_split(row: dict, n_cal: int, shown_cases: int) -> dict:
+    """Estimated and true Dice, with intervals and default review flags, of split 0's test cases.
+
+    `(M,)` arrays `dice`, `estimate`, `low`, `high` and boolean `flagged` for at most `shown_cases`
+    test cases (a seeded sample); `coverage` is the interval's over all test cases of the split.
+    """
+    score, dice = row["score"], row["dice"]
+    cal, test = split(len(score), n_cal, 0)
+    decided = decide(score[cal], dice[cal], score[test], Promise(TARGET_DICE, 0.1, DELTA, COVERAGE))
+    shown = np.random.default_rng(0).permutation(len(test))[:shown_cases]
+    covered = (decided["dice_low"] <= dice[test]) & (dice[test] <= decided["dice_high"])
+    return {
+        "dice": dice[test][shown],
+        "estimate": decided["estimated_dice"][shown],
+        "low": decided["dice_low"][shown],
+        "high": decided["dice_high"][shown],
+        "flagged": decided["review"][shown],
+        "coverage": float(covered.mean()),
+    }
