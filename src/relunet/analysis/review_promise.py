@@ -169,7 +169,8 @@ def promise_kept(test_dice: np.ndarray, accepted: np.ndarray, target_dice: float
     """What the flags of `decide_splits` cost and whether their promise held, over the splits.
 
     `test_dice`, `accepted`: `(S, T)`. Returns the mean share `flagged`, `fdr` (the mean over splits
-    of the failure rate among accepted cases, 0 where none is accepted), `broken` (share of splits
+    of the failure rate among accepted cases, 0 where none is accepted) and its standard error
+    `fdr_se`, `broken` (share of splits
     where that rate exceeded `risk`) and `none_accepted` (share of splits that flag every case).
     """
     n_accepted = accepted.sum(axis=1)
@@ -177,6 +178,7 @@ def promise_kept(test_dice: np.ndarray, accepted: np.ndarray, target_dice: float
     return {
         "flagged": float(1.0 - accepted.mean()),
         "fdr": float(fdp.mean()),
+        "fdr_se": float(fdp.std() / math.sqrt(len(fdp))),
         "broken": float(np.mean(fdp > risk)),
         "none_accepted": float(np.mean(n_accepted == 0)),
     }
