@@ -121,7 +121,7 @@ def flagged_figure(settings: list[dict], dataset: str, path: Path) -> Path:
         f"{dataset}: at most {FIGURE_RISK:g} of accepted cases with Dice < {TARGET_DICE:g}, n_cal = {n_cal}",
         fontsize=9,
     )
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper right")
     return save_figure(fig, path)
 
 

@@ -214,5 +214,6 @@ def test_predict_with_each_guarantee_records_it_and_the_page_says_what_the_flag_
 def test_an_unknown_guarantee_is_one_line(calibrated, tmp_path):
     data, _, run = calibrated
     out = tmp_path / "pred"
-    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", "--guarantee", "sometimes")
+    args = ("predict", run, data / "images", "--out", out, "--device", "cpu")
+    result = invoke(*args, "--guarantee", "sometimes")
     assert_clean_failure(result, out, "--guarantee sometimes: choose expected or high-probability")
