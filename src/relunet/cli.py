@@ -398,7 +398,7 @@ def demo(
     cases: Annotated[int, typer.Option(help="Synthetic images to generate.")] = 200,
     device: Device = "auto",
 ) -> None:
-    """Synthetic data -> train -> evaluate -> calibrate -> predict -> review page; prints C and Dice."""
+    """Synthetic data -> train -> evaluate -> calibrate -> predict (both guarantees) -> review pages."""
 
     def call() -> None:
         from rich.console import Console
@@ -406,12 +406,13 @@ def demo(
         from relunet.demo import run_demo
         from relunet.reporting.console import cases_table, prediction_lines, summary_table
 
-        summary, rows, page = run_demo(out, n_cases=cases, device=device)
+        summary, rows, pages = run_demo(out, n_cases=cases, device=device)
         console = Console()
         console.print(cases_table(rows, "test cases, most doubtful first"))
         console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
-        typer.echo(prediction_lines(page.parent))
-        typer.echo(f"review page: {page}")
+        for guarantee, page in pages.items():
+            typer.echo(f"--guarantee {guarantee}: {prediction_lines(page.parent)}")
+            typer.echo(f"review page: {page}")
 
     guarded(call)
 
