@@ -129,6 +129,9 @@ def write_batch_record(
 ) -> dict:
     """`prediction.json`: whether the run was calibrated, the promise and threshold, the shift check.
 
+    The promise records its `guarantee`; with "expected" the threshold is the lowest score this
+    batch accepted (Benjamini–Hochberg decides per batch), with "high-probability" the calibrated λ.
+
     `distinct_scores` counts the different scores of the batch: one over several cases means
     the score cannot rank them (e.g. an intersection head that segments nothing gives C = 0 everywhere).
     """
