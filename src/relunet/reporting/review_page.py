@@ -139,9 +139,8 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
         f'({html.escape(rule)}); <span id="progress"></span></p>',
         f'<p class="promise"><strong>The flag’s promise:</strong> {html.escape(words)}. '
         f"Dice intervals hold the true Dice with probability {float(promise['coverage']):.0%}.</p>",
-        f'<p class="buys"><strong>What the flag buys:</strong> an expert checks the {flagged} flagged '
-        f"case{'s' * (flagged != 1)} and the other {len(cases) - flagged} go through unchecked, "
-        f"with that promise on how many of them fall below Dice {float(promise['target_dice']):g}.</p>",
+        '<p class="buys"><strong>What the flag buys:</strong> '
+        f"{html.escape(_buys(promise, flagged, len(cases)))}</p>",
     ]
     if scores_cannot_rank(record):
         lines.append(_warning_box(f"Warning: {html.escape(ONE_SCORE_WARNING)}."))
@@ -149,6 +148,17 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
     if shift.get("warn"):
         lines.append(render_warning(shift))
     return "\n".join(lines)
+
+
+def _buys(promise: dict, flagged: int, n_cases: int) -> str:
+    """One sentence: what checking the flagged cases buys."""
+    if flagged == n_cases:
+        return "an expert checks every case; under this promise none can go through unchecked."
+    return (
+        f"an expert checks the {flagged} flagged case{'s' * (flagged != 1)} and the other "
+        f"{n_cases - flagged} go through unchecked, with that promise on how many of them fall "
+        f"below Dice {float(promise['target_dice']):g}."
+    )
 
 
 def recorded_promise(promise: dict) -> Promise:
