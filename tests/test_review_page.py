@@ -229,6 +229,8 @@ def test_header_states_the_expected_promise(tmp_path):
     header = render_header(pred, record, [{"flagged": True}] + [{"flagged": False}] * 3)
     assert "on average over calibrations, at most 10% of the cases not flagged have Dice below 0.8" in header
     assert "checks the 1 flagged case and the other 3 go through unchecked" in header
+    everything = render_header(pred, record, [{"flagged": True}] * 4)
+    assert "an expert checks every case; under this promise none can go through unchecked" in everything
 
 
 def test_keyboard_moves_and_marks_cases_marks_survive_reload_and_export_as_csv(tmp_path, open_page):
