@@ -92,11 +92,11 @@ def estimate_figure(row: dict, dataset: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def flagged_figure(settings: list[dict], dataset: str, path: Path) -> Path:
+def flagged_figure(settings: list[dict], dataset: str, target: float, path: Path) -> Path:
     """Bar chart: mean share of test cases flagged per headline score and guarantee, at `FIGURE_RISK`.
 
-    Calibration size `FIGURE_SIZE` (the largest below it where the data allow none), τ = 0.8; a black
-    tick marks the oracle: the fewest cases a threshold on that score could flag.
+    Calibration size `FIGURE_SIZE` (the largest below it where the data allow none), target Dice
+    `target`; a black tick marks the oracle: the fewest cases a threshold on that score could flag.
     """
     sizes = sorted({s["n_cal"] for s in settings})
     n_cal = max([n for n in sizes if n <= FIGURE_SIZE] or sizes[:1])
@@ -109,28 +109,28 @@ def flagged_figure(settings: list[dict], dataset: str, path: Path) -> Path:
     height = 0.8 / len(GUARANTEES)
     labels = list(shown)
     for k, guarantee in enumerate(GUARANTEES):
-        values = [_at(shown[name], FIGURE_RISK, guarantee)["flagged"] for name in labels]
+        values = [_at(shown[name], target, guarantee)["flagged"] for name in labels]
         ax.barh(np.arange(len(labels)) + k * height, values, height, label=guarantee)
     middle = np.arange(len(labels)) + 0.4 - height / 2
-    oracle = [_at(shown[name], FIGURE_RISK, GUARANTEES[0])["oracle_flagged"] for name in labels]
+    oracle = [_at(shown[name], target, GUARANTEES[0])["oracle_flagged"] for name in labels]
     ax.plot(oracle, middle, "|", color="black", ms=14, mew=2, label="oracle")
     ax.set_yticks(middle, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set(xlim=(0, 1), xlabel="share of test cases sent to an expert (lower is better)")
     ax.set_title(
-        f"{dataset}: at most {FIGURE_RISK:g} of accepted cases with Dice < {TARGET_DICE:g}, n_cal = {n_cal}",
+        f"{dataset}: at most {FIGURE_RISK:g} of accepted cases with Dice < {target:g}, n_cal = {n_cal}",
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="upper right")
     return save_figure(fig, path)
 
 
-def _at(setting: dict, risk: float, guarantee: str) -> dict:
-    """The decision at τ = 0.8, `risk` and `guarantee` of one setting of `check_dataset`."""
+def _at(setting: dict, target: float, guarantee: str) -> dict:
+    """The decision at `target`, `FIGURE_RISK` and `guarantee` of one setting of `check_dataset`."""
     return next(
         d
         for d in setting["decisions"]
-        if d["target_dice"] == TARGET_DICE and d["risk"] == risk and d["guarantee"] == guarantee
+        if d["target_dice"] == target and d["risk"] == FIGURE_RISK and d["guarantee"] == guarantee
     )
 
 
@@ -148,7 +148,7 @@ def run(crossval: Path, out: Path, splits: int, command: str) -> dict:
         rows, skipped = read_scores(crossval / dataset)
         targets = TARGETS.get(dataset, (TARGET_DICE,))
         settings = check_dataset(rows, splits, targets)
-        figures = _figures(rows, settings, dataset, out / "review")
+        figures = _figures(rows, settings, dataset, max(targets), out / "review")
         mix = {n: fold_mix_check(rows[n], FIGURE_SIZE, splits) for n in FOLD_MIX_SCORES if n in rows}
         datasets[dataset] = {
             "skipped": skipped,
@@ -181,9 +181,11 @@ def run(crossval: Path, out: Path, splits: int, command: str) -> dict:
     return results
 
 
-def _figures(rows: dict[str, dict], settings: list[dict], dataset: str, figures: Path) -> list[str]:
-    """Draw the dataset's figures; their file names."""
-    names = [flagged_figure(settings, dataset, figures / f"flagged_{dataset}.png").name]
+def _figures(
+    rows: dict[str, dict], settings: list[dict], dataset: str, target: float, figures: Path
+) -> list[str]:
+    """Draw the dataset's figures (the share flagged at the target Dice `target`); their file names."""
+    names = [flagged_figure(settings, dataset, target, figures / f"flagged_{dataset}.png").name]
     if "relation_self_pair" in rows and len(rows["relation_self_pair"]["score"]) - FIGURE_SIZE >= MIN_TEST:
         path = figures / f"estimate_{dataset}.png"
         names.append(estimate_figure(rows["relation_self_pair"], dataset, path).name)
