@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+from scipy.stats import binom
+
 from relunet.analysis.review_promise import CAL_SIZES, COVERAGE, DELTA, RISKS, noise_bound
 from relunet.evaluation.decision import EXPECTED, GUARANTEES, HIGH_PROBABILITY
 
@@ -146,8 +149,29 @@ def _target_check(results: dict) -> list[str]:
                 f"- n_cal = {setting['n_cal']}, {guarantee}: flags {d['flagged']:.1%} (target ≤ {goal:.0%}: "
                 f"{verdict}; oracle {d['oracle_flagged']:.1%});\n  {measure} {kept:.1%} "
                 f"({'within' if kept <= bound else 'above'} the noise bound {bound:.1%}: three std. errors)."
+                + ("" if d["flagged"] <= goal else f"\n  Why: {_why_missed(d, setting['n_cal'])}")
             )
     return [*lines, ""]
+
+
+def _why_missed(decision: dict, n_cal: int) -> str:
+    """Why a flag needs more than the target at `n_cal` calibration cases, from the numbers."""
+    risk = decision["risk"]
+    if decision["guarantee"] == EXPECTED:
+        failures = decision["failure_rate"] * n_cal
+        return (
+            f"only about {failures:.0f} of {n_cal} calibration cases fail, so the conformal p-values move "
+            f"in steps of 1/(n_cal + 1) = {1 / (n_cal + 1):.1%} and the flag can cut only at one of those "
+            "few failures' scores."
+        )
+    accepted = round(n_cal * (1 - decision["oracle_flagged"]))
+    allowed = max(int(np.sum(binom.cdf(np.arange(accepted + 1), accepted, risk) <= DELTA)) - 1, 0)
+    return (
+        f"to accept as many as the oracle, {accepted} of {n_cal} calibration cases, the exact binomial "
+        f"test certifies a failure rate ≤ {risk:g} with probability {1 - DELTA:g} only if at most "
+        f"{allowed} of them fail ({allowed / accepted:.1%}), while the oracle's accepted cases fail at up "
+        f"to {risk:.0%}: the flag stops where the calibration cases are that much cleaner."
+    )
 
 
 def _procedures(results: dict) -> list[str]:
