@@ -15,8 +15,8 @@ A batch of one: Benjamini–Hochberg is the single test p ≤ `risk`, and the pr
 chance that the case is accepted and fails is at most `risk`".
 
 BH's adjusted p-values come from SciPy (`scipy.stats.false_discovery_control`); the conformal
-p-values are the few lines below, as no maintained library computes them (MAPIE's risk control
-offers Learn-then-Test only).
+p-values are the few lines below, as no maintained library computes them (MAPIE 1.6 has
+conformal regression, classification and risk control, not selection).
 """
 
 from __future__ import annotations
