@@ -180,3 +180,40 @@ def test_a_crossval_folder_is_calibrated_from_its_out_of_fold_cases(tmp_path):
     assert [p["case_id"] for p in stored["pairs"]] == [r["case_id"] for r in table]
     assert [p["score"] for p in stored["pairs"]] == pytest.approx([float(r["C"]) for r in table])
     assert not (folder / "models" / "unet_seed0" / "fold_0" / "calibration.json").exists()
+
+
+@pytest.mark.parametrize("guarantee", ["expected", "high-probability"])
+def test_predict_with_each_guarantee_records_it_and_the_page_says_what_the_flag_buys(
+    calibrated, tmp_path, guarantee
+):
+    from scipy.stats import false_discovery_control
+
+    data, _, run = calibrated
+    out = tmp_path / "pred"
+    args = ("predict", run, data / "images", "--out", out, "--device", "cpu", "--guarantee", guarantee)
+    result = invoke(*args, "--risk", "0.3")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out / "cases.csv")
+    batch = json.loads((out / "prediction.json").read_text())
+    assert batch["promise"]["guarantee"] == guarantee
+    words = "on average over calibrations" if guarantee == "expected" else "with probability 90%"
+    assert words in batch["promise"]["words"] and words in result.stdout
+    case = json.loads((out / "cases" / f"{rows[0]['case_id']}.json").read_text())
+    if guarantee == "expected":
+        pvalues = [float(r["conformal_pvalue"]) for r in rows]
+        assert all(0 < p <= 1 for p in pvalues) and case["conformal_pvalue"] == pytest.approx(pvalues[0])
+        accepted = false_discovery_control(pvalues, method="bh") <= 0.3
+        assert [r["review"] == "False" for r in rows] == accepted.tolist()
+    else:
+        assert "conformal_pvalue" not in rows[0] and "conformal_pvalue" not in case
+    assert invoke("review", out).exit_code == 0
+    page = (out / "review.html").read_text()
+    assert "What the flag buys:" in page and words in page
+
+
+def test_an_unknown_guarantee_is_one_line(calibrated, tmp_path):
+    data, _, run = calibrated
+    out = tmp_path / "pred"
+    args = ("predict", run, data / "images", "--out", out, "--device", "cpu")
+    result = invoke(*args, "--guarantee", "sometimes")
+    assert_clean_failure(result, out, "--guarantee sometimes: choose expected or high-probability")

@@ -199,7 +199,14 @@ def test_2d_page_lists_cases_most_doubtful_first_with_flags_warning_and_overlays
     assert [r["id"] for r in rows] == _csv_ids(pred)
     assert [r["flagged"] for r in rows] == [True] * 9 + [False]
     assert page.inner_text("#n-flagged") == "9"
-    assert "at most 10% have Dice below 0.8, with probability 90%" in page.inner_text(".promise")
+    # a record from before --guarantee: the high-probability promise
+    assert (
+        "at most 10% of the cases not flagged have Dice below 0.8, with probability 90%"
+        in page.inner_text(".promise")
+    )
+    assert "an expert checks the 9 flagged cases and the other 1 go through unchecked" in page.inner_text(
+        ".buys"
+    )
     warning = page.inner_text(".warning")
     assert "may not keep its promise" in warning and "p = 0.0021" in warning and "p = 0.31" in warning
     pixels = page.evaluate(PICTURE_PIXELS)
@@ -213,6 +220,17 @@ def test_header_warns_when_every_case_has_the_same_score(tmp_path, distinct, war
     record = {**json.loads((pred / "prediction.json").read_text()), "distinct_scores": distinct}
     header = render_header(pred, record, [{"flagged": False}] * 4)
     assert ('role="alert"' in header and "order says nothing" in header) == warned
+
+
+def test_header_states_the_expected_promise(tmp_path):
+    pred = write_prediction(tmp_path, n_cases=4)
+    record = json.loads((pred / "prediction.json").read_text())
+    record["promise"]["guarantee"] = "expected"
+    header = render_header(pred, record, [{"flagged": True}] + [{"flagged": False}] * 3)
+    assert "on average over calibrations, at most 10% of the cases not flagged have Dice below 0.8" in header
+    assert "checks the 1 flagged case and the other 3 go through unchecked" in header
+    everything = render_header(pred, record, [{"flagged": True}] * 4)
+    assert "an expert checks every case; under this promise none can go through unchecked" in everything
 
 
 def test_keyboard_moves_and_marks_cases_marks_survive_reload_and_export_as_csv(tmp_path, open_page):

@@ -149,6 +149,9 @@ def predict(
     target_dice: Annotated[float, typer.Option(help="Review flag: a case is bad below this Dice.")] = 0.8,
     risk: Annotated[float, typer.Option(help="Review flag: most bad cases among those not flagged.")] = 0.1,
     delta: Annotated[float, typer.Option(help="Review flag: chance the promise may fail.")] = 0.1,
+    guarantee: Annotated[
+        str, typer.Option(help="Review flag: expected (on average) or high-probability (with 1 - delta).")
+    ] = "expected",
     coverage: Annotated[float, typer.Option(help="Dice interval: chance it holds the true Dice.")] = 0.9,
     engine: Annotated[str, typer.Option(help="torch, or onnxruntime (CPU; not MC dropout).")] = "torch",
     onnx: Annotated[
@@ -160,7 +163,8 @@ def predict(
     """Segment images and rank them by confidence, most doubtful first (no ground truth).
 
     On a calibrated run (`relunet calibrate`) each case also gets an estimated Dice with an
-    interval and a review flag whose error rate is promised (--target-dice, --risk, --delta).
+    interval and a review flag whose error rate is promised (--target-dice, --risk; --guarantee
+    expected: on average over calibrations, high-probability: with probability 1 - --delta).
     With --num-parts P --part-id I, any number of machines each do a share of the cases
     without coordination; `relunet merge OUT` then joins their tables. --engine onnxruntime runs
     the network in ONNX Runtime: the --onnx file, else the model exported on the fly.
@@ -185,7 +189,7 @@ def predict(
             num_parts=num_parts,
             part_id=part_id,
             overwrite=overwrite,
-            promise=Promise(target_dice, risk, delta, coverage),
+            promise=Promise(target_dice, risk, delta, coverage, guarantee),
             engine=engine,
             onnx=onnx,
         )
@@ -394,7 +398,7 @@ def demo(
     cases: Annotated[int, typer.Option(help="Synthetic images to generate.")] = 200,
     device: Device = "auto",
 ) -> None:
-    """Synthetic data -> train -> evaluate -> calibrate -> predict -> review page; prints C and Dice."""
+    """Synthetic data -> train -> evaluate -> calibrate -> predict (both guarantees) -> review pages."""
 
     def call() -> None:
         from rich.console import Console
@@ -402,12 +406,13 @@ def demo(
         from relunet.demo import run_demo
         from relunet.reporting.console import cases_table, prediction_lines, summary_table
 
-        summary, rows, page = run_demo(out, n_cases=cases, device=device)
+        summary, rows, pages = run_demo(out, n_cases=cases, device=device)
         console = Console()
         console.print(cases_table(rows, "test cases, most doubtful first"))
         console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
-        typer.echo(prediction_lines(page.parent))
-        typer.echo(f"review page: {page}")
+        for guarantee, page in pages.items():
+            typer.echo(f"--guarantee {guarantee}: {prediction_lines(page.parent)}")
+            typer.echo(f"review page: {page}")
 
     guarded(call)
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from relunet.analysis.review_promise import check_setting
+from relunet.analysis.review_promise import share_flagged
+from relunet.evaluation.decision import HIGH_PROBABILITY
 from relunet.evaluation.metrics import excess_aurc, pearson, spearman
 from relunet.evaluation.quality import cross_fitted, feature_columns
 
@@ -94,8 +95,7 @@ def flagged_share(score: np.ndarray, dice: np.ndarray, splits: int) -> float:
 
     `REVIEW_CAL` calibration cases, risk `REVIEW_RISK`, the review check's target Dice and δ.
     """
-    result = check_setting({"score": score, "dice": dice}, REVIEW_CAL, splits)
-    return next(r["flagged"] for r in result["risks"] if r["risk"] == REVIEW_RISK)
+    return share_flagged(score, dice, REVIEW_CAL, HIGH_PROBABILITY, risk=REVIEW_RISK, splits=splits)
 
 
 def fold_wins(entries: Sequence[dict], mine: tuple[str, str], rival: tuple[str, str]) -> dict[str, int]:

@@ -1,12 +1,15 @@
-"""Does the review promise hold on real out-of-fold cases, and how many cases does it send to an expert?
+"""How many cases must an expert look at, for which promise? Measured on real out-of-fold cases.
 
 Pools each method's out-of-fold cases of a 5-fold cross-validation (`per_case.csv` of every fold).
 The score is a method's `C` column, and `C_pairwise` as its own row where present; the truth is
-`dice_seg_a`. Over seeded random calibration/test splits per calibration size (the same splits for
-every method of a dataset), it calibrates with `relunet.evaluation.calibration` on the calibration
-part and scores the test part: how often the promise "among accepted cases at most α have
-Dice < τ" was broken, the interval's coverage, the estimated Dice's error and the fraction of cases
-sent to an expert.
+`dice_seg_a`. Over seeded random calibration/test splits (the same splits for every method of a
+dataset), the review flag is fitted on the calibration part, as a user with n_cal labelled cases
+would, and judged on the test part: the share of test cases flagged (the price), and whether the
+promise held: the realised failure rate among accepted cases, averaged over splits, for the
+expected guarantee; the share of splits where it exceeded α, for the high-probability one.
+
+The flags of all splits are computed at once (`decide_splits`, arrays `(splits, cases)`); they
+equal `relunet.evaluation.decision.decide` split by split (tests check it).
 """
 
 from __future__ import annotations
@@ -15,46 +18,42 @@ import math
 from pathlib import Path
 
 import numpy as np
+from mapie.risk_control import FWERFixedSequenceTesting, control_fwer
+from scipy.stats import binom, false_discovery_control
 
-from relunet.evaluation.calibration import (
-    dice_interval,
-    estimate_dice,
-    flag_for_review,
-    review_threshold,
-)
+from relunet.evaluation.calibration import dice_interval, estimate_dice, minimum_pairs
+from relunet.evaluation.decision import EXPECTED, GUARANTEES, Promise, decide
 from relunet.evaluation.summary import read_per_case
 from relunet.rundir import CrossvalFolder
 
 FOLDS = 5
 SCORE_COLUMNS = ("C", "C_pairwise")
-CAL_SIZES = (50, 100, 400)
+CAL_SIZES = (50, 100, 200, 400)
 #: a calibration size is used only where at least this many cases are left to test on
 MIN_TEST = 100
 TARGET_DICE = 0.8
+#: targets per dataset: Hippocampus has almost no case below 0.8, so 0.85 tells its methods apart
+TARGETS = {"hippocampus": (0.8, 0.85)}
 RISKS = (0.05, 0.1)
 DELTA = 0.1
 COVERAGE = 0.9
-#: the methods of the headline table and the calibration sizes it shows
-HEADLINE = ("relation_self_pair", "ensemble_5", "unet")
-HEADLINE_SIZES = (100, 400)
-#: the risk of the figures
-FIGURE_RISK = 0.1
-#: the calibration size of the figure of estimated against true Dice, and the most test cases it shows
-FIGURE_SIZE = 100
-FIGURE_CASES = 300
+SPLITS = 500
+#: the interval and estimate (MAPIE per split) are checked on this many of the splits
+INTERVAL_SPLITS = 50
 
 
 def read_scores(folder: Path) -> tuple[dict[str, dict], list[str]]:
     """Pooled out-of-fold cases of every method of one cross-validation with all its folds.
 
     Returns:
-        `{row name: {"method", "column", "case_id", "score", "dice"}}` (arrays sorted by case id,
-        one row per score column), and the names of the methods skipped for a missing fold.
+        `{row name: {"method", "column", "case_id", "fold", "score", "dice"}}` (arrays sorted by
+        case id, one row per score column), and the names of the methods skipped for a missing fold.
     """
     rows, skipped = {}, []
+    crossval = CrossvalFolder(folder)
     for method_dir in sorted((folder / "methods").glob("*/")):
         method = method_dir.name
-        if not all(CrossvalFolder(folder).method_fold(method, k).per_case.is_file() for k in range(FOLDS)):
+        if not all(crossval.method_fold(method, k).per_case.is_file() for k in range(FOLDS)):
             skipped.append(method)
             continue
         cases = sorted(read_per_case(folder, method), key=lambda case: case["case_id"])
@@ -64,6 +63,7 @@ def read_scores(folder: Path) -> tuple[dict[str, dict], list[str]]:
                 "method": method,
                 "column": column,
                 "case_id": [case["case_id"] for case in cases],
+                "fold": np.array([int(case["fold"]) for case in cases]),
                 "score": np.array([case[column] for case in cases]),
                 "dice": np.array([case["dice_seg_a"] for case in cases]),
             }
@@ -81,250 +81,281 @@ def split(n_cases: int, n_cal: int, index: int) -> tuple[np.ndarray, np.ndarray]
     return order[:n_cal], order[n_cal:]
 
 
-def score_split(score: np.ndarray, dice: np.ndarray, cal: np.ndarray, test: np.ndarray) -> dict:
-    """Calibrate on `cal`, judge on `test`: interval, estimate, and per risk the review decision.
+def split_indices(n_cases: int, n_cal: int, splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Calibration `(S, n_cal)` and test `(S, n_cases - n_cal)` indices of the splits 0 .. S - 1."""
+    cal, test = zip(*(split(n_cases, n_cal, i) for i in range(splits)), strict=True)
+    return np.stack(cal), np.stack(test)
 
-    `score` and `dice` are `(N,)` over the pooled cases; `cal` and `test` index them.
+
+def decide_splits(
+    score: np.ndarray,
+    dice: np.ndarray,
+    cal: np.ndarray,
+    test: np.ndarray,
+    guarantee: str,
+    target_dice: float = TARGET_DICE,
+    risk: float = 0.1,
+    delta: float = DELTA,
+) -> np.ndarray:
+    """`(S, T)` bool: test case accepted (not flagged), per split, by the review flag fitted on `cal`.
+
+    `score`, `dice`: `(N,)` pooled cases; `cal` `(S, M)` and `test` `(S, T)` index them per split.
+    Expected: conformal p-values and Benjamini–Hochberg over each split's test cases (SciPy's
+    `false_discovery_control` along the split axis); high-probability: `review_threshold`'s
+    fixed-sequence Learn-then-Test, walked on every split at once.
     """
-    low, high = dice_interval(score[cal], dice[cal], score[test], COVERAGE)
-    estimate = estimate_dice(score[cal], dice[cal], score[test])
+    if guarantee not in GUARANTEES:
+        raise ValueError(f"guarantee {guarantee!r}: choose {' or '.join(GUARANTEES)}")
+    order = np.argsort(-score, kind="stable")
+    position = np.empty(len(score), dtype=int)
+    position[order] = np.arange(len(score))
+    ranked = score[order]
+    # the last position of each position's tie group: a threshold accepts a whole group or none of it
+    group_end = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
+    group_end = group_end[np.searchsorted(group_end, np.arange(len(score)))]
+    in_cal = np.zeros((len(cal), len(score)), dtype=bool)
+    np.put_along_axis(in_cal, position[cal], True, axis=1)
+    failed = dice[order] < target_dice
+    test_at = position[test]
+    if guarantee == EXPECTED:
+        failures_above = np.cumsum(in_cal & failed, axis=1)[:, group_end]
+        pvalues = (1.0 + np.take_along_axis(failures_above, test_at, axis=1)) / (cal.shape[1] + 1.0)
+        return false_discovery_control(pvalues, method="bh", axis=1) <= risk
+    lowest = _ltt_lowest_accepted(in_cal, failed, group_end, risk, delta)
+    return test_at <= lowest[:, None]
+
+
+def _ltt_lowest_accepted(
+    in_cal: np.ndarray, failed: np.ndarray, group_end: np.ndarray, risk: float, delta: float
+) -> np.ndarray:
+    """`(S,)` last accepted position in score order of `review_threshold` per split; -1 when none.
+
+    `in_cal` `(S, N)`: calibration cases in descending score order; `failed` `(N,)` in that order.
+    """
+    accepted = np.cumsum(in_cal, axis=1)
+    failures = np.cumsum(in_cal & failed, axis=1)
+    # a candidate λ: the last calibration case of its tie group
+    candidate = in_cal & (accepted[:, group_end] == accepted)
+    candidate &= accepted >= minimum_pairs(risk, delta)
+    counts = np.arange(accepted[:, -1].max() + 1)
+    rejected = (binom.cdf(counts[:, None], counts[None, :], risk) <= delta)[failures, accepted]
+    stop = candidate & ~rejected
+    first_stop = np.where(stop.any(axis=1), stop.argmax(axis=1), in_cal.shape[1])
+    walked = candidate & (np.arange(in_cal.shape[1]) < first_stop[:, None])
+    last = in_cal.shape[1] - 1 - walked[:, ::-1].argmax(axis=1)
+    return np.where(walked.any(axis=1), group_end[last], -1)
+
+
+def share_flagged(
+    score: np.ndarray,
+    dice: np.ndarray,
+    n_cal: int,
+    guarantee: str,
+    target_dice: float = TARGET_DICE,
+    risk: float = 0.1,
+    delta: float = DELTA,
+    splits: int = SPLITS,
+) -> float:
+    """Mean share of test cases flagged over `splits` seeded calibration/test splits of `n_cal` cases.
+
+    `score`, `dice`: `(N,)` out-of-fold cases; `guarantee` "expected" or "high-probability".
+    """
+    cal, test = split_indices(len(score), n_cal, splits)
+    accepted = decide_splits(score, dice, cal, test, guarantee, target_dice, risk, delta)
+    return float(1.0 - accepted.mean())
+
+
+def promise_kept(test_dice: np.ndarray, accepted: np.ndarray, target_dice: float, risk: float) -> dict:
+    """What the flags of `decide_splits` cost and whether their promise held, over the splits.
+
+    `test_dice`, `accepted`: `(S, T)`. Returns the mean share `flagged`, `fdr` (the mean over splits
+    of the failure rate among accepted cases, 0 where none is accepted) and its standard error
+    `fdr_se`, `broken` (share of splits
+    where that rate exceeded `risk`) and `none_accepted` (share of splits that flag every case).
+    """
+    n_accepted = accepted.sum(axis=1)
+    fdp = (accepted & (test_dice < target_dice)).sum(axis=1) / np.maximum(n_accepted, 1)
     return {
-        "coverage": float(np.mean((low <= dice[test]) & (dice[test] <= high))),
-        "interval_width": float(np.mean(high - low)),
-        "mae_estimate": float(np.mean(np.abs(estimate - dice[test]))),
-        "mae_constant": float(np.mean(np.abs(dice[cal].mean() - dice[test]))),
-        "estimate_outside": float(np.mean((estimate < low) | (estimate > high))),
-        "per_risk": [review_split(score, dice, cal, test, risk) for risk in RISKS],
+        "flagged": float(1.0 - accepted.mean()),
+        "fdr": float(fdp.mean()),
+        "fdr_se": float(fdp.std() / math.sqrt(len(fdp))),
+        "broken": float(np.mean(fdp > risk)),
+        "none_accepted": float(np.mean(n_accepted == 0)),
     }
 
 
-def review_split(score: np.ndarray, dice: np.ndarray, cal: np.ndarray, test: np.ndarray, risk: float) -> dict:
-    """The review threshold at `risk` fitted on `cal`: cases flagged and whether the promise broke."""
-    threshold = review_threshold(score[cal], dice[cal], TARGET_DICE, risk, DELTA)
-    flagged = flag_for_review(score[test], threshold)
-    return {
-        "no_threshold": threshold is None,
-        "flagged": float(flagged.mean()),
-        "broken_test": _failure_rate(dice[test][~flagged]) > risk,
-    }
-
-
-def _failure_rate(accepted_dice: np.ndarray) -> float:
-    """Fraction of accepted cases with Dice below the target; 0 when none is accepted."""
-    return float(np.mean(accepted_dice < TARGET_DICE)) if accepted_dice.size else 0.0
-
-
-def oracle_flagged(score: np.ndarray, dice: np.ndarray, risk: float) -> float:
+def oracle_flagged(
+    score: np.ndarray, dice: np.ndarray, risk: float, target_dice: float = TARGET_DICE
+) -> float:
     """The fewest cases a threshold on `score` can flag with at most `risk` failures among the rest.
 
-    Chosen on all pooled cases with their true Dice: a reference for the calibrated thresholds.
+    Chosen on all pooled cases with their true Dice: a reference for the calibrated flags.
     """
     order = np.argsort(-score, kind="stable")
     ranked = score[order]
     accepted = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True)) + 1
-    rate = np.cumsum(dice[order] < TARGET_DICE)[accepted - 1] / accepted
+    rate = np.cumsum(dice[order] < target_dice)[accepted - 1] / accepted
     keeps = accepted[rate <= risk]
     return float(1.0 - (keeps.max() if keeps.size else 0) / len(score))
 
 
-def check_setting(row: dict, n_cal: int, splits: int) -> dict:
-    """One score at one calibration size over `splits` splits: means and rates over the splits."""
+def check_setting(row: dict, n_cal: int, splits: int, targets: tuple[float, ...] = (TARGET_DICE,)) -> dict:
+    """One score at one calibration size: per target, risk and guarantee the price and the promise kept."""
     score, dice = row["score"], row["dice"]
-    results = [score_split(score, dice, *split(len(score), n_cal, i)) for i in range(splits)]
+    cal, test = split_indices(len(score), n_cal, splits)
     return {
         "n_cases": len(score),
         "n_cal": n_cal,
         "n_test": len(score) - n_cal,
-        "failure_rate": float(np.mean(dice < TARGET_DICE)),
         "splits": splits,
-        **_means([{k: v for k, v in r.items() if k != "per_risk"} for r in results]),
-        "risks": [
+        "decisions": [
             {
+                "target_dice": target,
                 "risk": risk,
-                **_means([r["per_risk"][k] for r in results]),
-                "oracle_flagged": oracle_flagged(score, dice, risk),
+                "guarantee": guarantee,
+                "failure_rate": float(np.mean(dice < target)),
+                "oracle_flagged": oracle_flagged(score, dice, risk, target),
+                **promise_kept(
+                    dice[test], decide_splits(score, dice, cal, test, guarantee, target, risk), target, risk
+                ),
             }
-            for k, risk in enumerate(RISKS)
+            for target in targets
+            for risk in RISKS
+            for guarantee in GUARANTEES
         ],
+        **interval_check(score, dice, cal[:INTERVAL_SPLITS], test[:INTERVAL_SPLITS]),
     }
 
 
-def _means(results: list[dict]) -> dict[str, float]:
-    """Each key's mean over the splits (a rate for booleans)."""
-    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
+def interval_check(score: np.ndarray, dice: np.ndarray, cal: np.ndarray, test: np.ndarray) -> dict:
+    """Coverage and width of the split-conformal Dice interval and the estimate's error, mean over splits."""
+    found = []
+    for c, t in zip(cal, test, strict=True):
+        low, high = dice_interval(score[c], dice[c], score[t], COVERAGE)
+        estimate = estimate_dice(score[c], dice[c], score[t])
+        found.append(
+            {
+                "coverage": np.mean((low <= dice[t]) & (dice[t] <= high)),
+                "interval_width": np.mean(high - low),
+                "mae_estimate": np.mean(np.abs(estimate - dice[t])),
+                "mae_constant": np.mean(np.abs(dice[c].mean() - dice[t])),
+                "estimate_outside": np.mean((estimate < low) | (estimate > high)),
+            }
+        )
+    return {key: float(np.mean([f[key] for f in found])) for key in found[0]}
 
 
-def check_dataset(rows: dict[str, dict], splits: int) -> list[dict]:
+def check_dataset(
+    rows: dict[str, dict], splits: int, targets: tuple[float, ...] = (TARGET_DICE,)
+) -> list[dict]:
     """Every score of one cross-validation (from `read_scores`) at every calibration size it allows."""
     return [
-        {"score": name, "method": row["method"], "column": row["column"], **check_setting(row, n_cal, splits)}
+        {
+            "score": name,
+            "method": row["method"],
+            "column": row["column"],
+            **check_setting(row, n_cal, splits, targets),
+        }
         for name, row in rows.items()
         for n_cal in calibration_sizes(len(row["score"]))
     ]
 
 
-def noise_bound(splits: int) -> float:
-    """The largest broken-promise rate consistent with δ over `splits` splits (three standard errors)."""
-    return DELTA + 3 * math.sqrt(DELTA * (1 - DELTA) / splits)
+def fold_mix_check(row: dict, n_cal: int, splits: int, risk: float = 0.1) -> dict | None:
+    """Does pooling five fold models' out-of-fold cases change the flag of one fold's model?
+
+    Per fold k and split: the test cases are fold k's own cases outside its calibration; the flag is
+    fitted either on `n_cal` of fold k's own cases (its model's scores: valid) or on `n_cal` drawn
+    from every fold's out-of-fold cases (the pooled calibration: a mix of five models' scales).
+    Returns, per guarantee and calibration, the price and the promise kept, pooled over the folds;
+    None when a fold has fewer than `n_cal + MIN_TEST` cases.
+    """
+    folds = [np.flatnonzero(row["fold"] == k) for k in range(FOLDS)]
+    if min(len(f) for f in folds) < n_cal + MIN_TEST:
+        return None
+    score, dice = row["score"], row["dice"]
+    found = {}
+    for guarantee in GUARANTEES:
+        for calibration in ("own fold", "pooled"):
+            accepted, tested = [], []
+            for k, own in enumerate(folds):
+                own_cal, test = (own[part] for part in split_indices(len(own), n_cal, splits))
+                cal = own_cal if calibration == "own fold" else _pooled_cal(len(score), test, n_cal, k)
+                accepted.append(decide_splits(score, dice, cal, test, guarantee, TARGET_DICE, risk))
+                tested.append(dice[test])
+            kept = promise_kept(np.vstack(tested), np.vstack(accepted), TARGET_DICE, risk)
+            found[f"{guarantee}, {calibration}"] = kept
+    return {"n_cal": n_cal, "risk": risk, "splits": splits, "fold_sizes": [len(f) for f in folds], **found}
 
 
-def estimate_split(row: dict) -> dict:
-    """Estimated and true Dice, with intervals and review flags, of one split's test cases.
+def _pooled_cal(n_cases: int, test: np.ndarray, n_cal: int, fold: int) -> np.ndarray:
+    """`(S, n_cal)`: per split, `n_cal` pooled cases outside that split's test cases (seeded by fold)."""
+    rng = np.random.default_rng([fold, n_cal, n_cases])
+    chosen = []
+    for tested in test:
+        free = np.setdiff1d(np.arange(n_cases), tested)
+        chosen.append(rng.choice(free, size=n_cal, replace=False))
+    return np.stack(chosen)
 
-    Split 0 at calibration size `FIGURE_SIZE` of one score row (from `read_scores`); the flags at
-    `FIGURE_RISK`. Returns `(M,)` arrays `dice`, `estimate`, `low`, `high` and boolean `flagged` for
-    at most `FIGURE_CASES` test cases (a seeded sample), and `coverage`: the interval's coverage over
-    all test cases of the split.
+
+def noise_bound(rate: float, splits: int) -> float:
+    """The largest mean over `splits` splits consistent with `rate` (three standard errors)."""
+    return rate + 3 * math.sqrt(rate * (1 - rate) / splits)
+
+
+
+def ltt_procedures(row: dict, n_cal: int, splits: int, starts: tuple[int, ...], risk: float = 0.1) -> dict:
+    """Learn-then-Test with fixed-sequence testing from `starts` starting points (δ split evenly).
+
+    MAPIE's `FWERFixedSequenceTesting` walks the exact binomial p-values of the candidate λ, most
+    confident first, from the first λ that could be rejected at δ / starts; the λ accepting the most
+    cases among those rejected is used. One start is `review_threshold`. Returns per number of
+    starts the price and the promise kept over `splits` splits (a loop: for the comparison only).
     """
     score, dice = row["score"], row["dice"]
-    cal, test = split(len(score), FIGURE_SIZE, 0)
-    low, high = dice_interval(score[cal], dice[cal], score[test], COVERAGE)
-    covered = np.mean((low <= dice[test]) & (dice[test] <= high))
-    shown = np.random.default_rng(0).permutation(len(test))[:FIGURE_CASES]
-    test, low, high = test[shown], low[shown], high[shown]
-    estimate = estimate_dice(score[cal], dice[cal], score[test])
-    threshold = review_threshold(score[cal], dice[cal], TARGET_DICE, FIGURE_RISK, DELTA)
-    flagged = flag_for_review(score[test], threshold)
+    cal, test = split_indices(len(score), n_cal, splits)
+    found = {}
+    for n_starts in starts:
+        accepted = np.zeros(test.shape, dtype=bool)
+        for i, (c, t) in enumerate(zip(cal, test, strict=True)):
+            threshold = _multi_start_threshold(score[c], dice[c], risk, DELTA, n_starts)
+            accepted[i] = threshold is not None and score[t] >= threshold
+        found[str(n_starts)] = promise_kept(dice[test], accepted, TARGET_DICE, risk)
+    return {"n_cal": n_cal, "risk": risk, "splits": splits, "starts": found}
+
+
+def _multi_start_threshold(
+    cal_scores: np.ndarray, cal_dice: np.ndarray, risk: float, delta: float, n_starts: int
+) -> float | None:
+    """The lowest λ rejected by multi-start fixed-sequence testing (MAPIE), or None."""
+    order = np.argsort(-cal_scores, kind="stable")
+    ranked = cal_scores[order]
+    accepted = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True)) + 1
+    failures = np.cumsum(cal_dice[order] < TARGET_DICE)[accepted - 1]
+    start = int(np.searchsorted(accepted, minimum_pairs(risk, delta / n_starts)))
+    if start >= len(accepted):
+        return None
+    pvalues = binom.cdf(failures[start:], accepted[start:], risk)
+    rejected = control_fwer(pvalues, delta, FWERFixedSequenceTesting(n_starts=min(n_starts, len(pvalues))))
+    return float(ranked[accepted[start + rejected.max()] - 1]) if rejected.size else None
+
+
+def estimate_split(row: dict, n_cal: int, shown_cases: int) -> dict:
+    """Estimated and true Dice, with intervals and default review flags, of split 0's test cases.
+
+    `(M,)` arrays `dice`, `estimate`, `low`, `high` and boolean `flagged` for at most `shown_cases`
+    test cases (a seeded sample); `coverage` is the interval's over all test cases of the split.
+    """
+    score, dice = row["score"], row["dice"]
+    cal, test = split(len(score), n_cal, 0)
+    decided = decide(score[cal], dice[cal], score[test], Promise(TARGET_DICE, 0.1, DELTA, COVERAGE))
+    shown = np.random.default_rng(0).permutation(len(test))[:shown_cases]
+    covered = (decided["dice_low"] <= dice[test]) & (dice[test] <= decided["dice_high"])
     return {
-        "dice": dice[test],
-        "estimate": estimate,
-        "low": low,
-        "high": high,
-        "flagged": flagged,
-        "coverage": covered,
+        "dice": dice[test][shown],
+        "estimate": decided["estimated_dice"][shown],
+        "low": decided["dice_low"][shown],
+        "high": decided["dice_high"][shown],
+        "flagged": decided["review"][shown],
+        "coverage": float(covered.mean()),
     }
-
-
-def render(results: dict) -> str:
-    """The page: assumption, command, headline, one table per dataset, figures."""
-    splits = results["splits"]
-    lines = [
-        "# Sending cases to an expert: does the promise hold, and what does it cost?",
-        "",
-        f"Generated by `{results['command']}` in {results['seconds']:.0f} s "
-        f"({results['cpu_seconds']:.0f} s of CPU; do not edit by hand).",
-        "Numbers: `review/review_check.json`.",
-        "",
-        "**Assumption.** Every guarantee here holds only for new cases drawn from the same distribution",
-        "as the calibration cases (exchangeable with them): same scanner and protocol, same population,",
-        "same model. A batch from elsewhere may break it (`shift_pvalue` warns when a batch's scores do",
-        "not look like the calibration's).",
-        "",
-        "**The promise.** A case is accepted (not sent to an expert) when its confidence score is at",
-        "least λ. λ is chosen on the calibration cases so that, among accepted cases, at most α have",
-        f"Dice below τ = {TARGET_DICE:g}, with probability at least 1 − δ = {1 - DELTA:g} over the",
-        "calibration draw (Learn-then-Test: exact binomial p-values, fixed-sequence testing from the",
-        "most confident λ down; `relunet.evaluation.calibration.review_threshold`). When no λ keeps the",
-        "promise, every case goes to an expert.",
-        "",
-        "**The data.** The out-of-fold cases of each 5-fold cross-validation in `docs/crossval/`, pooled",
-        "per method; truth = `dice_seg_a`, score = the method's `C` (relation_self_pair: C of the",
-        "Relation U-Net; anchors: agreement of the anchored maps; unet: mean foreground probability;",
-        "mcdropout (C): Dice of the union and intersection of the draws; ensemble_5, unet_flip_tta and",
-        "mcdropout (C_pairwise): mean pairwise Dice). Each setting draws "
-        f"{splits} seeded random calibration/test splits",
-        "(the same splits for every method of a dataset): calibrate on n_cal cases, judge on the rest.",
-        "",
-        "**Columns.** *broken*: fraction of splits where the failure rate among accepted test cases",
-        f"exceeded α; it must stay ≤ δ = {DELTA:g} up to sampling noise: ≤ {noise_bound(splits):.3f}",
-        f"(δ + 3·√(δ(1−δ)/{splits})). The test part is finite, so its own sampling noise adds to this",
-        "rate, most where few test cases are accepted, and the splits of one finite pool are not",
-        f"independent draws, so the bound is a guide. {_worst_broken(results)}",
-        "*no λ*: fraction of splits where no threshold kept the promise. *flagged*: mean fraction of",
-        "test cases sent to an expert (all of them when there is no λ): the price of the promise; lower",
-        "is better at the same promise. *oracle*: the fewest cases a threshold on this score could flag,",
-        "chosen with the true Dice of all cases. *coverage*: of the split-conformal interval, nominal",
-        f"{COVERAGE:g}. *width*: its mean width. *MAE*: mean absolute error of the estimated Dice",
-        "(isotonic map of the score) against the constant predictor (the calibration cases' mean Dice).",
-        "The interval is centred on an isotonic map fitted on half the calibration cases (the other half",
-        "sets its width), the estimate on one fitted on all of them, so an estimate can fall outside its",
-        f"interval: it did for {_largest(results, 'estimate_outside'):.1%} of test cases at most (mean over",
-        "splits, worst setting). `relunet predict` keeps each estimate inside its interval (clips it);",
-        "the MAE here is of the unclipped estimate.",
-        "",
-        *_headline(results),
-    ]
-    for dataset, found in results["datasets"].items():
-        lines += _dataset_section(dataset, found)
-    return "\n".join(lines) + "\n"
-
-
-def _worst_broken(results: dict) -> str:
-    """The sentence naming the setting with the highest broken-promise rate."""
-    rate, where = max(
-        (r["broken_test"], f"{dataset}, {s['score']}, n_cal = {s['n_cal']}, α = {r['risk']:g}")
-        for dataset, found in results["datasets"].items()
-        for s in found["settings"]
-        for r in s["risks"]
-    )
-    return f"The highest rate over all settings: {rate:.1%} ({where})."
-
-
-def _largest(results: dict, key: str) -> float:
-    return max(s[key] for found in results["datasets"].values() for s in found["settings"])
-
-
-def _headline(results: dict) -> list[str]:
-    columns = [(risk, n_cal) for risk in RISKS for n_cal in HEADLINE_SIZES]
-    lines = [
-        f"## Headline: fraction of cases sent to an expert, δ = {DELTA:g}",
-        "",
-        "Mean fraction of test cases flagged over the splits (in brackets: the broken-promise rate on",
-        f"the test part). *Dice < {TARGET_DICE:g}*: the failure rate over all pooled cases; where it is",
-        "already at most α, accepting every case keeps the promise, and the score is not needed.",
-        "",
-        f"| dataset | score | Dice < {TARGET_DICE:g} | "
-        + " | ".join(f"α = {risk:g}, n_cal = {n_cal}" for risk, n_cal in columns)
-        + " |",
-        "| --- | --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
-    ]
-    for dataset, found in results["datasets"].items():
-        for score in HEADLINE:
-            mine = {s["n_cal"]: s for s in found["settings"] if s["score"] == score}
-            if mine:
-                cells = [_headline_cell(mine.get(n_cal), risk) for risk, n_cal in columns]
-                failures = next(iter(mine.values()))["failure_rate"]
-                lines.append(f"| {dataset} | {score} | {failures:.1%} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
-
-
-def _headline_cell(setting: dict | None, risk: float) -> str:
-    if setting is None:
-        return "—"
-    r = at_risk(setting, risk)
-    return f"{r['flagged']:.1%} ({r['broken_test']:.1%})"
-
-
-def at_risk(setting: dict, risk: float) -> dict:
-    """The results at `risk` of one setting of `check_dataset`."""
-    return next(r for r in setting["risks"] if r["risk"] == risk)
-
-
-def _dataset_section(dataset: str, found: dict) -> list[str]:
-    lines = [f"## {dataset}", ""]
-    if found["skipped"]:
-        lines += [f"Skipped (a fold missing): {', '.join(found['skipped'])}.", ""]
-    lines += [
-        "| score | n_cal | n_test | α | broken | no λ | flagged | oracle | coverage | width "
-        "| MAE isotonic | MAE constant |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for s in found["settings"]:
-        for r in s["risks"]:
-            cells = [
-                s["score"],
-                str(s["n_cal"]),
-                str(s["n_test"]),
-                f"{r['risk']:g}",
-                *(f"{r[k]:.1%}" for k in ("broken_test", "no_threshold", "flagged")),
-                f"{r['oracle_flagged']:.1%}",
-                f"{s['coverage']:.3f}",
-                f"{s['interval_width']:.3f}",
-                f"{s['mae_estimate']:.4f}",
-                f"{s['mae_constant']:.4f}",
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    for figure in found["figures"]:
-        lines += [f"![{figure}](review/{figure})", ""]
-    return lines

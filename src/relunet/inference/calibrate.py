@@ -2,7 +2,9 @@
 
 With a run folder, the cases of DATA outside the fold's training split are predicted (the held-out
 fold of the run's own dataset, or all of a separate labelled folder). With a cross-validation
-folder, the out-of-fold cases already evaluated are pooled and bound to each fold's model.
+folder, each fold's model gets the out-of-fold cases it predicted itself (its test fold, already
+evaluated): the five models' scores sit on different scales, so pooling them would calibrate a
+model on other models' scores.
 """
 
 from __future__ import annotations
@@ -86,10 +88,26 @@ def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list
         raise InputError(
             f"{folder.method(method)}: per-case tables lack {sorted(missing)}; rerun the evaluation"
         )
-    check_enough_pairs(len(rows), Promise(), str(folder.path))
     index = index_dataset(data)
     cases = {c.case_id: c for c in load_cases(index.subset([r["case_id"] for r in rows]), with_label=False)}
-    pairs = [
+    wrapper = own_method(PREDICTED_METHODS[method])
+    run = folder.model_run(wrapper.model_folder(0))
+    mine = run.trained_folds()
+    if not mine:
+        raise InputError(f"{run.path}: no trained models to calibrate; copy them back first")
+    source = f"{folder.path} (out-of-fold, {method}, the fold's own test cases)"
+    by_fold = [(f, [r for r in rows if int(r["fold"]) == f.number]) for f in mine]
+    for f, own in by_fold:
+        check_enough_pairs(len(own), Promise(), f"{folder.method_fold(method, f.number).per_case}")
+    return [
+        _store(f, Calibration(file_sha256(f.checkpoint), wrapper.score_id, source, _pairs(own, cases)))
+        for f, own in by_fold
+    ]
+
+
+def _pairs(rows: list[dict], cases: dict) -> list[dict]:
+    """The calibration pairs of per-case `rows`, with the image statistics of their `cases`."""
+    return [
         {
             "case_id": r["case_id"],
             "score": float(r[SCORE]),
@@ -98,17 +116,6 @@ def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list
         }
         for r in rows
     ]
-    model_kind = PREDICTED_METHODS[method]
-    score_id = own_method(model_kind).score_id
-    mine = [
-        f for run in folder.model_runs() if run.path.name.startswith(model_kind) for f in run.trained_folds()
-    ]
-    if not mine:
-        raise InputError(
-            f"{folder.models}: no trained {model_kind} models to calibrate; copy them back first"
-        )
-    source = f"{folder.path} (out-of-fold, {method})"
-    return [_store(f, Calibration(file_sha256(f.checkpoint), score_id, source, pairs)) for f in mine]
 
 
 def _store(folder: FoldFolder, calibration: Calibration) -> Path:

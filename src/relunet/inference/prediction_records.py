@@ -77,7 +77,10 @@ def load_calibration(
 
 
 def add_decisions(rows: list[dict], calibration: Calibration, promise: Promise) -> float | None:
-    """Add estimated_dice, dice_low, dice_high and review to each row (in place); the threshold."""
+    """Add estimated_dice, dice_low, dice_high and review to each row (in place); the threshold.
+
+    With the expected guarantee each row also gets its `conformal_pvalue` (see `conformal_selection`).
+    """
     scores = np.array([r["score"] for r in rows])
     decided = decide(calibration.column("score"), calibration.column("dice"), scores, promise)
     for i, row in enumerate(rows):
@@ -85,6 +88,8 @@ def add_decisions(rows: list[dict], calibration: Calibration, promise: Promise) 
         row["dice_low"] = float(decided["dice_low"][i])
         row["dice_high"] = float(decided["dice_high"][i])
         row["review"] = bool(decided["review"][i])
+        if "conformal_pvalue" in decided:
+            row["conformal_pvalue"] = float(decided["conformal_pvalue"][i])
     return decided["threshold"]
 
 
@@ -123,6 +128,9 @@ def write_batch_record(
     shift: dict | None,
 ) -> dict:
     """`prediction.json`: whether the run was calibrated, the promise and threshold, the shift check.
+
+    The promise records its `guarantee`; with "expected" the threshold is the lowest score this
+    batch accepted (Benjamini–Hochberg decides per batch), with "high-probability" the calibrated λ.
 
     `distinct_scores` counts the different scores of the batch: one over several cases means
     the score cannot rank them (e.g. an intersection head that segments nothing gives C = 0 everywhere).

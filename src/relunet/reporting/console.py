@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from relunet.evaluation.decision import EXPECTED
 from relunet.inference.prediction_records import ONE_SCORE_WARNING, scores_cannot_rank
 
 FILE_COLUMNS = ("mask", "disagreement")
@@ -63,10 +64,12 @@ def prediction_lines(folder: Path) -> str:
     if record["calibrated"]:
         promise = record["promise"]
         if promise["threshold"] is None:
+            expected = promise.get("guarantee") == EXPECTED
+            loosen = "--risk" if expected else "--risk / --delta, or try --guarantee expected"
             lines.append(
-                f"all {record['n_flagged']} flagged for review: no threshold keeps the promise "
+                f"all {record['n_flagged']} flagged for review: no case can be accepted under the promise "
                 f"({promise['words']}) with these calibration cases; calibrate with more labelled "
-                "cases, or loosen --risk / --delta"
+                f"cases, or loosen {loosen}"
             )
         else:
             lines.append(f"{record['n_flagged']} flagged for review: {promise['words']}")

@@ -21,7 +21,7 @@ from relunet.atomic import write_text
 from relunet.data.readers import file_kind
 from relunet.errors import InputError
 from relunet.evaluation.calibration_store import file_sha256
-from relunet.evaluation.decision import Promise
+from relunet.evaluation.decision import HIGH_PROBABILITY, Promise
 from relunet.inference.prediction_records import ONE_SCORE_WARNING, scores_cannot_rank
 from relunet.reporting.review_media import picture_layers, volume_layers
 
@@ -124,13 +124,13 @@ def render_page(pred_dir: Path, record: dict, cases: list[dict]) -> str:
 def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
     """Counts, the promise in words, and the warnings: one score for every case, batch shift."""
     promise = record["promise"]
-    words = Promise(*(float(promise[k]) for k in ("target_dice", "risk", "delta", "coverage"))).words()
+    words = recorded_promise(promise).words()
     flagged = sum(c["flagged"] for c in cases)
     threshold = promise.get("threshold")
     rule = (
         f"score below {threshold:.3f}"
         if threshold is not None
-        else "no threshold keeps this promise with these calibration cases, so every case is flagged"
+        else "no case can be accepted under this promise with these calibration cases: all are flagged"
     )
     lines = [
         f'<h1>Review worklist <span class="folder">{html.escape(str(pred_dir.resolve()))}</span></h1>',
@@ -139,6 +139,8 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
         f'({html.escape(rule)}); <span id="progress"></span></p>',
         f'<p class="promise"><strong>The flag’s promise:</strong> {html.escape(words)}. '
         f"Dice intervals hold the true Dice with probability {float(promise['coverage']):.0%}.</p>",
+        '<p class="buys"><strong>What the flag buys:</strong> '
+        f"{html.escape(_buys(promise, flagged, len(cases)))}</p>",
     ]
     if scores_cannot_rank(record):
         lines.append(_warning_box(f"Warning: {html.escape(ONE_SCORE_WARNING)}."))
@@ -146,6 +148,23 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
     if shift.get("warn"):
         lines.append(render_warning(shift))
     return "\n".join(lines)
+
+
+def _buys(promise: dict, flagged: int, n_cases: int) -> str:
+    """One sentence: what checking the flagged cases buys."""
+    if flagged == n_cases:
+        return "an expert checks every case; under this promise none can go through unchecked."
+    return (
+        f"an expert checks the {flagged} flagged case{'s' * (flagged != 1)} and the other "
+        f"{n_cases - flagged} go through unchecked, with that promise on how many of them fall "
+        f"below Dice {float(promise['target_dice']):g}."
+    )
+
+
+def recorded_promise(promise: dict) -> Promise:
+    """The `Promise` of `prediction.json`'s "promise" (records before `guarantee`: high-probability)."""
+    levels = (float(promise[k]) for k in ("target_dice", "risk", "delta", "coverage"))
+    return Promise(*levels, guarantee=promise.get("guarantee", HIGH_PROBABILITY))
 
 
 def render_warning(shift: dict) -> str:
