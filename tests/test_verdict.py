@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from relunet.analysis.review_promise import oracle_flagged
+from relunet.analysis.review_promise import oracle_flagged, share_flagged
 from relunet.errors import InputError
 from relunet.reporting import verdict
 from relunet.reporting.crossval_settings import published_settings
@@ -110,10 +110,11 @@ def test_the_verdict_says_where_the_self_pair_wins_and_loses_and_against_the_ens
     )
     (sentences,) = verdict_sentences(verdict_rows(docs, published_settings(docs)))
     assert sentences.count(". ") == 2 and sentences.startswith("**Verdict.**")
-    assert "on A in forward passes = 1, pooled Spearman = 1.000, pooled e-AURC = 0.0000" in sentences
-    assert "It is beaten on A in no column; on B in pooled Spearman" in sentences
-    assert "`ensemble_5` (5 forward passes against 1), its score ranks cases better on A" in sentences
-    assert "and worse on B" in sentences and "the ensemble's lower on 4 of 5 folds" in sentences
+    assert "On A, the self-pair (one forward pass) ranks cases best (pooled e-AURC 0.0000)" in sentences
+    assert "On B, the self-pair (one forward pass) ranks cases below `ensemble_5` (pooled e-AURC" in sentences
+    assert sentences.endswith(
+        "Where it loses, the winner costs more forward passes per case: `ensemble_5` 5."
+    )
 
 
 def test_a_method_in_two_cross_validations_of_one_table_is_an_error(tmp_path):
@@ -136,8 +137,10 @@ def test_expert_share_is_the_oracle_and_the_calibrated_share_of_review_promise()
     rng = np.random.default_rng(1)
     dice = rng.uniform(0.5, 1.0, 260)
     score = dice + rng.normal(0, 0.1, 260)
-    shares = expert_share(score, dice)
-    assert list(shares) == ["checked (oracle)", "checked (100 calibration cases)"]
-    assert shares["checked (oracle)"] == oracle_flagged(score, dice, 0.1)
-    assert shares["checked (oracle)"] <= shares["checked (100 calibration cases)"] <= 1
-    assert expert_share(score[:150], dice[:150])["checked (100 calibration cases)"] is None  # 50 left to test
+    shares = expert_share(score, dice, 0.8)
+    expected, high = "checked (100 cal., expected)", "checked (100 cal., high-probability)"
+    assert list(shares) == ["checked (oracle)", expected, high]
+    assert shares["checked (oracle)"] == oracle_flagged(score, dice, 0.1, 0.8)
+    assert shares[expected] == share_flagged(score, dice, 100, "expected", 0.8, 0.1, 0.1, verdict.SPLITS)
+    assert shares["checked (oracle)"] <= shares[high] <= 1 and shares[expected] <= shares[high]
+    assert expert_share(score[:150], dice[:150], 0.8)[expected] is None  # 50 left to test
