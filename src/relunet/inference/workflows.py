@@ -38,29 +38,12 @@ from relunet.inference.predictor import Prediction, Predictor, s1s2_map
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
 from relunet.results_folder import check_apart, results_folder
-from relunet.rundir import CHECKPOINT_NAME, FoldFolder, RunFolder, fold_name
+from relunet.rundir import RunFolder, trained_fold
 from relunet.training.checkpoint import load_model
 from relunet.types import Case
 
 ANCHOR_SOURCES = ("train", "test")
 CASES_NAME = "cases.csv"
-
-
-def trained_fold(run: Path, fold: int | None) -> FoldFolder:
-    """The requested fold, or the only trained fold when `fold` is None; it must have a checkpoint."""
-    folder = RunFolder(Path(run))
-    if fold is not None:
-        chosen = folder.fold(fold)
-        if not chosen.is_trained():
-            raise InputError(f"{chosen.checkpoint}: not found; train fold {fold} first")
-        return chosen
-    trained = folder.trained_folds()
-    if not trained:
-        raise InputError(f"{run}: no trained checkpoint ({fold_name('K')}/{CHECKPOINT_NAME}); train first")
-    if len(trained) > 1:
-        found = ", ".join(f.path.name for f in trained)
-        raise InputError(f"{run}: several trained folds ({found}); choose one with --fold")
-    return trained[0]
 
 
 def open_predictor(
