@@ -1,6 +1,8 @@
 """The `relunet` command line: typer verbs, each a thin call into one library function.
 
-Heavy libraries are imported inside each command, so `--help` is instant.
+Heavy libraries are imported inside each command, so `--help` is instant. A command first checks
+its paths (and `train` its options) with the library's light checks, so that a mistake is answered
+before torch and MONAI load.
 """
 
 from __future__ import annotations
