@@ -51,6 +51,7 @@ def test_bad_input_is_answered_before_the_heavy_libraries_load(tmp_path):
         "crossval, no dataset": (["crossval", missing, "--out", out], missing),
         "report, damaged folder": (["report", damaged], damaged / "summary.json"),
         "review, no folder": (["review", missing], missing),
+        "merge, no parts": (["merge", missing], missing),
     }
     argv = [[str(a) for a in args] for args, _ in commands.values()]
     probe = subprocess.run(

@@ -22,6 +22,7 @@ CHECKERS = (
     "relunet.data.preprocess",
     "relunet.rundir",
     "relunet.reporting.page",
+    "relunet.inference.sharding",
 )
 
 

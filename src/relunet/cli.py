@@ -282,7 +282,7 @@ def merge(
     """Join the per-part case tables of a sharded prediction into cases.csv."""
 
     def call() -> None:
-        from relunet.inference.workflows import merge_parts
+        from relunet.inference.sharding import merge_parts
 
         rows = merge_parts(out)
         typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
