@@ -1,13 +1,12 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# `make demo` needs only the venv; `make test` also installs Chromium for the browser tests.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean chromium
 
 $(STAMP): pyproject.toml Makefile
-	# Debian's Chromium for the review page's browser tests (Playwright drives it; never `playwright install`).
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# CPU build of PyTorch, pinned: an unpinned torch pulls a multi-GB CUDA build.
@@ -15,10 +14,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Debian's Chromium for the review page's browser tests (Playwright drives it; never `playwright install`).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
 demo: $(STAMP)
 	$(VENV)/bin/relunet demo --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

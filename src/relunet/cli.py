@@ -1,6 +1,8 @@
 """The `relunet` command line: typer verbs, each a thin call into one library function.
 
-Heavy libraries are imported inside each command, so `--help` is instant.
+Heavy libraries are imported inside each command, so `--help` is instant. A command first checks
+its paths (and `train` its options) with the library's light checks, so that a mistake is answered
+before torch and MONAI load.
 """
 
 from __future__ import annotations
@@ -87,10 +89,10 @@ def train(
     """Train one fold of a Relation U-Net (or a baseline) on a dataset folder."""
 
     def call() -> None:
-        from relunet.config import DataConfig, ModelConfig, TrainConfig
+        from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges
+        from relunet.data.layouts import index_dataset
         from relunet.data.preprocess import parse_label_sets, parse_window
         from relunet.rundir import RunFolder
-        from relunet.training.train_workflow import train_fold
 
         train_cfg = _given(
             epochs=epochs,
@@ -117,6 +119,15 @@ def train(
             label_sets=parse_label_sets(labels) if labels else None,
             window=parse_window(window) if window else None,
         )
+        config = RunConfig(
+            ModelConfig(kind=model, backbone=backbone, segmentation=segmentation, features=_widths(features)),
+            DataConfig(**data_cfg),
+            TrainConfig(**train_cfg),
+        )
+        index_dataset(data)  # a missing dataset or a bad option answers before torch and MONAI load
+        check_ranges(config)
+        from relunet.training.train_workflow import train_fold
+
         train_fold(
             data,
             out,
@@ -124,11 +135,9 @@ def train(
             resume=resume,
             overwrite=overwrite,
             device=device,
-            model=ModelConfig(
-                kind=model, backbone=backbone, segmentation=segmentation, features=_widths(features)
-            ),
-            data_cfg=DataConfig(**data_cfg),
-            train=TrainConfig(**train_cfg),
+            model=config.model,
+            data_cfg=config.data,
+            train=config.train,
         )
         typer.echo(f"trained fold {fold}: {RunFolder(out).fold(fold).checkpoint}")
 
@@ -171,6 +180,11 @@ def predict(
     """
 
     def call() -> None:
+        from relunet.data.layouts import index_input
+        from relunet.rundir import trained_fold
+
+        trained_fold(run, fold)  # a missing run or input answers before torch loads
+        index_input(source)
         from rich.console import Console
 
         from relunet.evaluation.decision import Promise
@@ -209,6 +223,9 @@ def export(
     """Export a fold's network to ONNX, with the run config and size rule in its metadata."""
 
     def call() -> None:
+        from relunet.rundir import trained_fold
+
+        trained_fold(run, fold)  # a missing run answers before torch loads
         from relunet.inference.workflows import export_run
 
         typer.echo(f"written: {export_run(run, out, fold=fold, overwrite=overwrite)}")
@@ -231,6 +248,12 @@ def calibrate(
     """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with."""
 
     def call() -> None:
+        from relunet.data.layouts import index_dataset
+        from relunet.rundir import CrossvalFolder, trained_fold
+
+        if not CrossvalFolder(run).is_crossval():  # a missing run or dataset answers before torch loads
+            trained_fold(run, fold)
+        index_dataset(data)
         from relunet.inference.calibrate import calibrate as run_calibrate
 
         for path in run_calibrate(run, data, fold=fold, method=method, device=device):
@@ -263,7 +286,7 @@ def merge(
     """Join the per-part case tables of a sharded prediction into cases.csv."""
 
     def call() -> None:
-        from relunet.inference.workflows import merge_parts
+        from relunet.inference.sharding import merge_parts
 
         rows = merge_parts(out)
         typer.echo(f"{len(rows)} cases: {out / 'cases.csv'}")
@@ -285,6 +308,11 @@ def evaluate(
     """Evaluate a fold on its test cases: per_case.csv and summary.json."""
 
     def call() -> None:
+        from relunet.data.layouts import index_dataset
+        from relunet.rundir import trained_fold
+
+        trained_fold(run, fold)  # a missing run or dataset answers before torch loads
+        index_dataset(data)
         from rich.console import Console
 
         from relunet.inference.workflows import evaluate_folder
@@ -333,6 +361,9 @@ def crossval(
     """Cross-validate every method: train, predict each test fold, evaluate, aggregate (resumable)."""
 
     def call() -> None:
+        from relunet.data.layouts import index_dataset
+
+        index_dataset(data)  # a missing dataset answers before torch loads
         from rich.console import Console
 
         from relunet.config import DataConfig, TrainConfig

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from relunet.atomic import write_text
+from relunet.data.pairing import POLICIES
 from relunet.errors import InputError
 
 MODEL_KINDS = ("relation", "unet", "mcdropout")
@@ -222,6 +223,7 @@ def check_ranges(config: RunConfig) -> None:
             train.samples_per_epoch is None or train.samples_per_epoch >= 1,
             "at least 1",
         ),
+        ("--pairing", train.pairing, train.pairing in POLICIES, f"one of {', '.join(POLICIES)}"),
         ("--same-fraction", train.same_fraction, 0 <= train.same_fraction <= 1, "a share from 0 to 1"),
         ("lr_step", train.lr_step, train.lr_step >= 1, "at least 1 epoch"),
         ("lr_gamma", train.lr_gamma, 0 < train.lr_gamma <= 1, "a factor in (0, 1]"),

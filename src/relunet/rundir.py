@@ -12,6 +12,7 @@ from pathlib import Path
 
 from relunet.config import RunConfig, load_config
 from relunet.data.splits import fold_split
+from relunet.errors import InputError
 
 CONFIG_NAME = "config.yaml"
 SPLITS_NAME = "splits.json"
@@ -134,6 +135,23 @@ class RunFolder:
     def fold_split(self, fold: int) -> dict[str, list[str]]:
         """Fold `fold`'s {"train": [...], "test": [...]} case names; an `InputError` if unreadable."""
         return fold_split(self.splits_path, fold)
+
+
+def trained_fold(run: Path, fold: int | None) -> FoldFolder:
+    """The requested fold, or the only trained fold when `fold` is None; it must have a checkpoint."""
+    folder = RunFolder(Path(run))
+    if fold is not None:
+        chosen = folder.fold(fold)
+        if not chosen.is_trained():
+            raise InputError(f"{chosen.checkpoint}: not found; train fold {fold} first")
+        return chosen
+    trained = folder.trained_folds()
+    if not trained:
+        raise InputError(f"{run}: no trained checkpoint ({fold_name('K')}/{CHECKPOINT_NAME}); train first")
+    if len(trained) > 1:
+        found = ", ".join(f.path.name for f in trained)
+        raise InputError(f"{run}: several trained folds ({found}); choose one with --fold")
+    return trained[0]
 
 
 @dataclass(frozen=True)

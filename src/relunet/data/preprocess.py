@@ -1,12 +1,13 @@
-"""From a raw `Case` to network space and back: normalisation, label mapping, resizing."""
+"""From a raw `Case` to network space and back: normalisation, label mapping, resizing.
+
+Only `resize` needs torch, and imports it, so that parsing and checking the data settings stays light.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from relunet.config import DataConfig
 from relunet.errors import InputError
@@ -43,6 +44,9 @@ def resize(array: np.ndarray, size: tuple[int, ...], mode: str) -> np.ndarray:
     """Resize `(C, *S)` to `(C, *size)`; mode "bilinear" for images and maps, "nearest" for masks."""
     if tuple(array.shape[1:]) == tuple(size):
         return array
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
     kwargs = {"align_corners": False} if mode == "bilinear" else {}
     out = F.interpolate(tensor, size=size, mode=mode, **kwargs)[0].numpy()

@@ -2,6 +2,8 @@
 
 Empty-mask rule: the Dice of two empty masks is 1 (both agree there is nothing); the Dice of
 an empty and a non-empty mask is 0. The same rule holds for the confidence C.
+The correlations and the AUROC import `scipy.stats` when called: it is slow to import, and the
+commands that only read or check files need none of it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -32,6 +33,8 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
+    from scipy import stats
+
     return float(stats.pearsonr(x, y).statistic)
 
 
@@ -40,6 +43,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
+    from scipy import stats
+
     return float(stats.spearmanr(x, y).statistic)
 
 
@@ -93,5 +98,7 @@ def failure_auroc(confidence: np.ndarray, dice: np.ndarray, threshold: float = 0
     failed = dice < threshold
     if failed.all() or not failed.any():
         return math.nan
+    from scipy import stats
+
     u = stats.mannwhitneyu(-confidence[failed], -confidence[~failed], alternative="two-sided").statistic
     return float(u / (failed.sum() * (~failed).sum()))

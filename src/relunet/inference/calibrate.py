@@ -23,9 +23,9 @@ from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import read_per_case
 from relunet.inference.methods import own_method, predict_case
-from relunet.inference.workflows import open_predictor, trained_fold
+from relunet.inference.workflows import open_predictor
 from relunet.locks import sole_writer
-from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder
+from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder, trained_fold
 
 #: the column of the per-case tables that holds each method's default score
 SCORE = "score"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -30,6 +29,8 @@ class OnnxNetwork:
     """
 
     def __init__(self, model: str | bytes, kind: str) -> None:
+        import onnxruntime as ort  # here, not at the top: only --engine onnxruntime runs it
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.log_severity_level = 3

@@ -17,7 +17,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -122,6 +121,8 @@ def _check_sizes(
     The model and the export get inputs of another batch size and other spatial sizes (reversed, the
     first grown by the smallest, so the layout and the voxel count change); their logits must agree.
     """
+    import onnxruntime as ort  # here, not at the top: only an export runs it, and it is slow to import
+
     sizes = list(reversed(examples[0].shape[2:]))
     sizes[0] += min(sizes)
     generator = torch.Generator().manual_seed(0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import zlib
 from pathlib import Path
 
@@ -35,32 +34,14 @@ from relunet.inference.prediction_records import (
     write_case_files,
 )
 from relunet.inference.predictor import Prediction, Predictor, s1s2_map
+from relunet.inference.sharding import CASES_NAME, part_folder_name
 from relunet.inference.writers import write_mask
-from relunet.locks import sole_writer
 from relunet.results_folder import check_apart, results_folder
-from relunet.rundir import CHECKPOINT_NAME, FoldFolder, RunFolder, fold_name
+from relunet.rundir import RunFolder, trained_fold
 from relunet.training.checkpoint import load_model
 from relunet.types import Case
 
 ANCHOR_SOURCES = ("train", "test")
-CASES_NAME = "cases.csv"
-
-
-def trained_fold(run: Path, fold: int | None) -> FoldFolder:
-    """The requested fold, or the only trained fold when `fold` is None; it must have a checkpoint."""
-    folder = RunFolder(Path(run))
-    if fold is not None:
-        chosen = folder.fold(fold)
-        if not chosen.is_trained():
-            raise InputError(f"{chosen.checkpoint}: not found; train fold {fold} first")
-        return chosen
-    trained = folder.trained_folds()
-    if not trained:
-        raise InputError(f"{run}: no trained checkpoint ({fold_name('K')}/{CHECKPOINT_NAME}); train first")
-    if len(trained) > 1:
-        found = ", ".join(f.path.name for f in trained)
-        raise InputError(f"{run}: several trained folds ({found}); choose one with --fold")
-    return trained[0]
 
 
 def open_predictor(
@@ -209,38 +190,6 @@ def _predict_cases(
             statistics[case.case_id] = image_statistics(case.image)
     rows.sort(key=lambda r: (r["score"], r["case_id"]))
     return rows, statistics
-
-
-def part_folder_name(part_id: int, num_parts: int) -> str:
-    """The results folder of one part of a sharded prediction, inside its `--out`."""
-    return f"part{part_id}of{num_parts}"
-
-
-def merge_parts(out: Path) -> list[dict]:
-    """Join the tables of the `part{I}of{P}` folders of a sharded prediction into `out/cases.csv`.
-
-    The mask paths of the joined table are relative to `out` (`part0of3/masks/case.png`).
-    """
-    out = Path(out)
-    parts = sorted(p for p in out.glob("part*of*") if (p / CASES_NAME).is_file())
-    totals = {int(p.name.rsplit("of", 1)[1]) for p in parts if p.name.rsplit("of", 1)[1].isdigit()}
-    if len(totals) != 1:
-        raise InputError(f"{out}: no part folders from one sharded prediction found; run predict --num-parts")
-    (total,) = totals
-    missing = sorted(set(range(total)) - {int(p.name[len("part") :].split("of")[0]) for p in parts})
-    if missing:
-        raise InputError(f"{out}: parts {missing} of {total} are missing; run predict --part-id for them")
-    rows = []
-    for part in parts:
-        with (part / CASES_NAME).open(newline="") as handle:
-            rows += [
-                {**r, "C": float(r["C"]), "score": float(r["score"]), "mask": f"{part.name}/{r['mask']}"}
-                for r in csv.DictReader(handle)
-            ]
-    rows.sort(key=lambda r: (r["score"], r["case_id"]))
-    with sole_writer(out / f".{CASES_NAME}.lock", str(out / CASES_NAME)):
-        write_csv(out / CASES_NAME, rows)
-    return rows
 
 
 def evaluate_folder(

@@ -17,7 +17,6 @@ from relunet.atomic import write_text
 from relunet.config import load_config
 from relunet.errors import InputError, first_line
 from relunet.evaluation.crossval_cases import CrossvalCases
-from relunet.reporting import figures
 from relunet.reporting.tables import (
     RELATION,
     classes_note,
@@ -54,6 +53,8 @@ def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] =
     summary = read_summary(summary_path)
     rows = {name: read_rows(folder, name) for name in summary}
     dataset, classes = _dataset(folder)
+    from relunet.reporting import figures  # matplotlib loads once the folder is found readable
+
     with results_folder(folder / "report", "report", owned=True) as out:
         n_folds = max(s["n_folds"] for s in summary.values())
         title = f"{dataset}{classes_note(classes)}, {n_folds} fold{'s' if n_folds > 1 else ''}"

@@ -19,7 +19,6 @@ from relunet.config import (
     save_config,
 )
 from relunet.data.layouts import DatasetIndex, index_dataset
-from relunet.data.pairing import POLICIES
 from relunet.data.preprocess import Preprocessor, binary_label_sets
 from relunet.data.splits import load_or_create_splits
 from relunet.data.training_set import build_training_set, check_label_sets, load_cases
@@ -146,8 +145,6 @@ def _run_config(
 
 
 def _check_settings(config: RunConfig, spatial: int, fold: int, root: Path) -> None:
-    if config.train.pairing not in POLICIES:
-        raise InputError(f"--pairing {config.train.pairing}: choose one of {', '.join(POLICIES)}")
     if config.data.dims not in (2, 3) or config.data.dims > spatial:
         raise InputError(f"--dims {config.data.dims}: {root} holds {spatial}D images; use --dims 2")
     if not 0 <= fold < config.data.folds:
