@@ -44,6 +44,7 @@ from relunet.confidence import (
     relation_confidence,
     relation_scores,
 )
+from relunet.config import RunConfig
 from relunet.errors import InputError
 from relunet.evaluation.metrics import dice_per_class
 from relunet.inference.predictor import PAIRWISE_BUDGET, Prediction, Predictor, s1s2_map
@@ -333,8 +334,22 @@ class RelationFlipTTA(InferenceMethod):
         return Prediction(case.case_id, maps, confidence, scores, self.score_column, segmentation)
 
 
-def tta_method(kind: str) -> InferenceMethod:
-    """The flip test-time augmentation of a model of `kind` (a Relation U-Net or a U-Net)."""
+#: the test-time augmentations `relunet predict|calibrate|evaluate --tta` offers
+TTA_CHOICES = ("flip",)
+
+
+def method_for_run(config: RunConfig, tta: str | None = None, mc_samples: int = 20) -> InferenceMethod:
+    """The method a trained run is run with: its own (`own_method`), or with `tta` "flip" its flip TTA.
+
+    Flip TTA needs a Relation U-Net or a U-Net trained on flipped images (`train.flips`).
+    """
+    kind = config.model.kind
+    if tta is None:
+        return own_method(kind, mc_samples)
+    if tta not in TTA_CHOICES:
+        raise InputError(f"--tta {tta}: unknown; choose from {', '.join(TTA_CHOICES)}")
+    if not config.train.flips:
+        raise InputError("--tta flip: this run was not trained on flipped images; train it with --flips")
     for cls in METHODS.values():
         if cls.flips and cls.model == kind and cls().seeds == (0,):
             return cls()
