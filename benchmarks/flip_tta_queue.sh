@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The Relation U-Net with flip TTA (relation_flip_tta) on the published ISIC and Hippocampus
-# cross-validations, one fold per call, on the CPU: ISIC fold 0 (where its score is chosen), then
-# Hippocampus folds 0-4, then ISIC folds 1-4. Each finished fold is published into
+# cross-validations, one fold per call, on the CPU: Hippocampus folds 0-4 first (a fold takes
+# minutes), then ISIC folds 0-4 (fold 0 is where its score is chosen; a fold takes hours here). Each finished fold is published into
 # docs/crossval/<name>/ by benchmarks/crossval_results.py and committed at once.
 #
-#     nohup nice -n 5 env OMP_NUM_THREADS=1 bash benchmarks/flip_tta_queue.sh > queue.log 2>&1 &
+#     nohup env OMP_NUM_THREADS=1 bash benchmarks/flip_tta_queue.sh > queue.log 2>&1 &
 #
 # Resumable: a fold already published is skipped, and a fold cut short resumes from its per-epoch
 # training checkpoint and its last evaluated case (runs/crossval/<name>/). A failed call is tried
@@ -42,7 +42,6 @@ run_fold() {  # dataset, data folder, fold
     [[ -f $done_file ]]
 }
 
-run_fold isic ISIC2017_Task1_256 0
 for fold in 0 1 2 3 4; do run_fold hippocampus Task04_Hippocampus "$fold"; done
-for fold in 1 2 3 4; do run_fold isic ISIC2017_Task1_256 "$fold"; done
+for fold in 0 1 2 3 4; do run_fold isic ISIC2017_Task1_256 "$fold"; done
 echo "$(date -u +%FT%TZ) queue finished"
