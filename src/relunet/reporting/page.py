@@ -65,8 +65,8 @@ def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] =
             figures.risk_coverage_curves(rows, png["risk_coverage"], f"Risk–coverage — {title}", labels),
             figures.scatter_grid(rows, png["scatter"], f"Confidence vs Dice — {title}", labels),
         ]
-        if RELATION in rows:
-            ranked, relations = _case_panels(folder, rows[RELATION], data)
+        ranked, relations = _case_panels(folder, rows.get(RELATION, []), data)
+        if ranked:
             figs.append(
                 figures.case_panels(
                     ranked, png["ranked_cases"], "Test cases ranked by C (least confident first)"
@@ -84,10 +84,17 @@ def build_report(folder: Path, data: Path | None = None, calls: Sequence[dict] =
 
 
 def _case_panels(folder: Path, cases: list[dict], data: Path | None) -> tuple[list[dict], list[dict]]:
-    """Panels for the ranked-cases figure and the union/intersection figure."""
+    """Panels for the ranked-cases figure and the union/intersection figure.
+
+    Drawn from the cases whose saved masks are on this machine: a fold restored from the published
+    tables has none (masks are not published), and a report of such folds alone has no case figures.
+    """
+    saved = [row for row in cases if prediction_path(folder, row).exists()]
+    if not saved:
+        return [], []
     dataset = CrossvalCases(folder, data)
     ranked, relations = [], []
-    for row in panel_cases(cases):
+    for row in panel_cases(saved):
         case, truth = dataset.load(row["case_id"])
         truth = truth.any(axis=0)
         maps = _masks(prediction_path(folder, row))
