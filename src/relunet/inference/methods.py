@@ -306,8 +306,10 @@ class RelationFlipTTA(InferenceMethod):
     Every head's map is the mean of its back-flipped maps; the mask is cut from `seg_a` (or the
     mean of `seg_a` and `seg_b` where the run delivers "s1s2"), as for the self-pair. Every
     candidate score of `confidence.flip_scores` is a per-case column `C_<name>`; the default
-    (`score_column`, also the `C` column) was chosen on fold 0 of the ISIC cross-validation
-    only (docs/crossval/isic/flip_tta_scores.md).
+    (`score_column`, also the `C` column) is the one `benchmarks/flip_tta_scores.py` chooses on
+    fold 0 of the ISIC cross-validation only. Until that fold has run it is `C_pooled`, set
+    before any fold had run: it sees both the heads' disagreement within a flip and the flips'
+    disagreement.
     """
 
     name_pattern: ClassVar[str] = "relation_flip_tta"
