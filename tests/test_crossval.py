@@ -21,6 +21,7 @@ METHODS = [
     "ensemble_5",
     "unet_flip_tta",
     "relation_self_pair",
+    "relation_flip_tta",
     "relation_anchors_train_n3",
     "relation_anchors_test_n3",
 ]
@@ -75,8 +76,12 @@ def test_crossval_resumes_and_reports(tmp_path):
     assert (out / "methods" / "unet" / "fold_0" / "summary.json").stat().st_mtime_ns == stamp
     assert summary["ensemble_5"]["forward_passes_mean"] == 5
     assert all("pooled_aurc" in entry and "pooled_failures" in entry for entry in summary.values())
-    assert len(list((out / "models").iterdir())) == 8  # relation, mcdropout, 5 U-Nets, a flip-trained one
+    assert len(list((out / "models").iterdir())) == 9  # relation, mcdropout, 5 U-Nets, two flip-trained
     assert load_config(out / "models" / "unet_flips_seed0" / "config.yaml").train.flips
+    assert load_config(out / "models" / "relation_flips_seed0" / "config.yaml").train.flips
+    assert summary["relation_flip_tta"]["forward_passes_mean"] == 3
+    tta = json.loads((out / "methods" / "relation_flip_tta" / "fold_1" / "summary.json").read_text())
+    assert {"C_pooled_mean", "C_mean_mean", "C_pairwise_mean"} <= tta.keys() and tta["seconds_per_case"] > 0
     assert not load_config(out / "models" / "unet_seed0" / "config.yaml").train.flips
     fold = json.loads((out / "methods" / "mcdropout_n3" / "fold_1" / "summary.json").read_text())
     assert "C_pairwise_mean" in fold and fold["n_cases"] == 4

@@ -217,3 +217,75 @@ def test_an_unknown_guarantee_is_one_line(calibrated, tmp_path):
     args = ("predict", run, data / "images", "--out", out, "--device", "cpu")
     result = invoke(*args, "--guarantee", "sometimes")
     assert_clean_failure(result, out, "--guarantee sometimes: choose expected or high-probability")
+
+
+@pytest.fixture(scope="module")
+def flip_calibrated(tmp_path_factory):
+    """A Relation U-Net trained on flipped pictures, calibrated with flip TTA on 30 other pictures."""
+    root = tmp_path_factory.mktemp("flips")
+    data = write_pictures(root / "train", n_cases=12)
+    labelled = labelled_pictures(root / "labelled", n_cases=30, seed=7)
+    run = root / "run"
+    assert invoke("train", data, "--out", run, *TINY, "--folds", "2", "--flips").exit_code == 0
+    result = invoke("calibrate", run, labelled, "--device", "cpu", "--tta", "flip")
+    assert result.exit_code == 0, result.output
+    return data, labelled, run
+
+
+def test_predict_with_flip_tta_on_a_run_calibrated_with_it(flip_calibrated, tmp_path):
+    from relunet.inference.methods import method
+    from relunet.reporting.review_page import write_review_page
+
+    data, _, run = flip_calibrated
+    tta = method("relation_tta")
+    assert json.loads((run / "fold_0" / "calibration.json").read_text())["score"] == tta.score_id
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu", "--tta", "flip")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out / "cases.csv")
+    assert len(rows) == 12 and {r["score_id"] for r in rows} == {tta.score_id}
+    assert all(
+        0 <= float(r["dice_low"]) <= float(r["estimated_dice"]) <= float(r["dice_high"]) <= 1 for r in rows
+    )
+    batch = json.loads((out / "prediction.json").read_text())
+    assert batch["calibrated"] and batch["score_id"] == tta.score_id and batch["forward_passes"] == 3
+    assert f"{tta.score_id} (3 forward passes per image)" in write_review_page(out).read_text()
+
+
+def test_a_calibration_with_flip_tta_is_refused_without_it_and_the_reverse(
+    flip_calibrated, calibrated, tmp_path
+):
+    data, _, run = flip_calibrated
+    out = tmp_path / "pred"
+    result = invoke("predict", run, data / "images", "--out", out, "--device", "cpu")
+    assert_clean_failure(result, out, "relation_tta", "self_pair C", "--tta")
+    _, _, plain = calibrated  # calibrated without TTA, and trained without flips
+    result = invoke("predict", plain, data / "images", "--out", out, "--device", "cpu", "--tta", "flip")
+    assert_clean_failure(result, out, "--flips")
+
+
+def test_a_run_not_trained_with_flips_is_refused_flip_tta_in_one_line(calibrated, tmp_path):
+    data, labelled, run = calibrated
+    for args in (("calibrate", run, labelled), ("evaluate", run, data, "--out", tmp_path / "ev")):
+        result = invoke(*args, "--device", "cpu", "--tta", "flip")
+        assert_clean_failure(result, tmp_path / "ev", "--tta flip", "--flips")
+    assert json.loads((run / "fold_0" / "calibration.json").read_text())["score"] == "self_pair C"
+
+
+def test_evaluate_a_flip_trained_unet_with_flip_tta(tmp_path):
+    data = write_pictures(tmp_path / "pics", n_cases=8)
+    run = tmp_path / "unet"
+    assert (
+        invoke("train", data, "--out", run, *TINY, "--folds", "2", "--model", "unet", "--flips").exit_code
+        == 0
+    )
+    out = tmp_path / "ev"
+    result = invoke("evaluate", run, data, "--out", out, "--device", "cpu", "--tta", "flip")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert (
+        summary["method"] == "unet_flip_tta"
+        and summary["score_id"] == "tta C"
+        and summary["forward_passes"] == 3
+    )
+    assert len(read_rows(out / "per_case.csv")) == 4  # the test fold of 8 cases in 2 folds

@@ -56,6 +56,7 @@ def test_each_method_declares_its_passes(dims):
         "anchors_test": 7,
         "ensemble": 1,
         "tta": 1 + dims,
+        "relation_tta": 1 + dims,
     }
     assert set(methods.METHODS) >= set(expected)
     for how, passes in expected.items():
@@ -66,7 +67,7 @@ def test_each_method_declares_its_passes(dims):
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-@pytest.mark.parametrize("how", ["self_pair", "unet", "tta", "anchors_test"])
+@pytest.mark.parametrize("how", ["self_pair", "unet", "tta", "relation_tta", "anchors_test"])
 def test_declared_passes_are_the_passes_made(how, dims):
     wrapper = methods.method(how, 3)
     predictor, net = _predictor(wrapper.model, dims)
@@ -183,3 +184,33 @@ def test_a_config_written_before_the_choice_delivers_seg_a():
     config = RunConfig().to_dict()
     del config["model"]["segmentation"]
     assert RunConfig.from_dict(config).model.segmentation == "seg_a"
+
+
+class _LeftHalf:
+    """A fake Relation U-Net blind to its input: every head sure of the left half of the image."""
+
+    def __call__(self, x1: torch.Tensor, x2: torch.Tensor):
+        logit = torch.full((len(x1), 1, *x1.shape[2:]), -5.0)
+        logit[..., : x1.shape[-1] // 2] = 5.0
+        return RelationOutput(logit, logit, logit, logit)
+
+
+def test_relation_flip_tta_flips_back_every_head_and_scores_the_flips_disagreement():
+    """Back-flipped, the left-right flip's maps cover the right half: the flips disagree, each flip agrees."""
+    wrapper = methods.method("relation_tta")
+    assert wrapper.name == "relation_flip_tta" and wrapper.model_folder(0) == "relation_flips_seed0"
+    config = RunConfig().with_overrides(data={"dims": 2, "image_size": 32})
+    image = np.random.default_rng(0).random((1, 32, 32)).astype(np.float32)  # a multiple of 32: no padding
+    case = Case("a", image, None, Path("a.png"), "image2d")
+    prediction = wrapper.predict([Predictor(_LeftHalf(), config, torch.device("cpu"))], case)
+    # identity and up-down flip: the left half; left-right flip, flipped back: the right half
+    assert prediction.other_scores == pytest.approx(
+        {"self": 1.0, "mean": 1.0, "pooled": 0.0, "meanmaps": 1.0, "pairwise": 1 / 3, "mean_pairwise": 1 / 3}
+    )
+    assert prediction.score == prediction.confidence == prediction.other_scores[wrapper.score_column[2:]]
+    half = prediction.maps["seg_a"] > 0.5
+    assert half.mean() == 0.5
+    for head in ("seg_a", "seg_b", "union", "inter"):
+        assert np.array_equal(prediction.maps[head] > 0.5, half), head
+        assert prediction.maps[head][half].max() < 0.7  # two of three flips say foreground
+    assert wrapper.score_id == f"relation_tta {wrapper.score_column}"

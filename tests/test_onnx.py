@@ -16,7 +16,7 @@ from relunet.data.layouts import index_input
 from relunet.data.training_set import load_cases
 from relunet.errors import InputError
 from relunet.evaluation.calibration_store import file_sha256
-from relunet.inference.methods import FlipTTA, predict_case
+from relunet.inference.methods import FlipTTA, RelationFlipTTA, predict_case
 from relunet.inference.onnx_engine import open_engine
 from relunet.inference.onnx_export import export_program, metadata
 from relunet.inference.workflows import open_predictor
@@ -102,9 +102,11 @@ def test_anchors_and_flip_tta_through_onnxruntime(exported):
         found = predict_case(onnx_predictor, case, anchors)
         assert abs(expected.confidence - found.confidence) <= 1e-4
         np.testing.assert_allclose(expected.maps["seg_a"], found.maps["seg_a"], atol=1e-4)
-    expected, found = FlipTTA().predict([torch_predictor], big), FlipTTA().predict([onnx_predictor], big)
-    assert abs(expected.confidence - found.confidence) <= 1e-4
-    np.testing.assert_allclose(expected.maps["seg_a"], found.maps["seg_a"], atol=1e-4)
+    for tta in (FlipTTA(), RelationFlipTTA()):
+        expected, found = tta.predict([torch_predictor], big), tta.predict([onnx_predictor], big)
+        assert abs(expected.confidence - found.confidence) <= 1e-4
+        for head, probability in expected.maps.items():
+            np.testing.assert_allclose(probability, found.maps[head], atol=1e-4)
 
 
 def test_unet_exported_on_the_fly_matches_torch(tmp_path):

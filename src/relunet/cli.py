@@ -28,6 +28,12 @@ Features = Annotated[
     str | None,
     typer.Option(help="The backbone's widths, e.g. '32,32,64,128,256,32' (default: its own)."),
 ]
+Tta = Annotated[
+    str | None,
+    typer.Option(
+        help="flip: also run the image's flips and score their agreement (a run trained with --flips)."
+    ),
+]
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace the results already in --out (whole, at the end).")
 ]
@@ -166,6 +172,7 @@ def predict(
     onnx: Annotated[
         Path | None, typer.Option(help="With --engine onnxruntime: this run's `relunet export` file.")
     ] = None,
+    tta: Tta = None,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -206,6 +213,7 @@ def predict(
             promise=Promise(target_dice, risk, delta, coverage, guarantee),
             engine=engine,
             onnx=onnx,
+            tta=tta,
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))
@@ -243,6 +251,7 @@ def calibrate(
     method: Annotated[str, typer.Option(help="Cross-validation folder: the method's scores.")] = (
         "relation_self_pair"
     ),
+    tta: Tta = None,
     device: Device = "auto",
 ) -> None:
     """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with."""
@@ -256,7 +265,7 @@ def calibrate(
         index_dataset(data)
         from relunet.inference.calibrate import calibrate as run_calibrate
 
-        for path in run_calibrate(run, data, fold=fold, method=method, device=device):
+        for path in run_calibrate(run, data, fold=fold, method=method, device=device, tta=tta):
             typer.echo(f"calibrated: {path}")
 
     guarded(call)
@@ -302,6 +311,7 @@ def evaluate(
     fold: Fold = None,
     all_cases: Annotated[bool, typer.Option("--all", help="Every case, not the test fold.")] = False,
     mc_samples: Annotated[int, typer.Option(help="Draws for an MC-dropout run.")] = 20,
+    tta: Tta = None,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -327,6 +337,7 @@ def evaluate(
             mc_samples=mc_samples,
             device=device,
             overwrite=overwrite,
+            tta=tta,
         )
         Console().print(summary_table(summary))
         typer.echo(f"written: {out / 'per_case.csv'}, {out / 'summary.json'}")

@@ -129,3 +129,40 @@ class SampleAgreement:
             dice = np.where(total > 0, 2 * overlap / np.where(total > 0, total, 1), 1.0)
             per_class.append(dice[np.triu_indices(n, 1)].mean())
         return float(np.mean(per_class))
+
+
+#: the relation heads each flip of `flip_scores` gives
+RELATION_HEADS = ("seg_a", "seg_b", "union", "inter")
+
+
+def flip_scores(views: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Candidate scores of a Relation U-Net fed the self-pair of an image and of each of its flips.
+
+    `views` holds, per flip (the unflipped image first), the four back-flipped `(K, *S)`
+    probability maps of `RELATION_HEADS`. Every score lies in [0, 1], mean over classes:
+
+    - `self`: C of the unflipped self-pair alone (one pass).
+    - `mean`: the mean over the flips of each flip's C.
+    - `pooled`: Dice of the union of all flips' union masks and the intersection of all
+      flips' intersection masks: disagreement within a flip and between flips both lower it.
+    - `meanmaps`: C of the flips' mean union and mean intersection maps.
+    - `pairwise`: the mean pairwise Dice of the flips' binarised `seg_a` masks.
+    - `mean_pairwise`: `mean` times `pairwise`.
+    """
+    unions = [view["union"] > THRESHOLD for view in views]
+    inters = [view["inter"] > THRESHOLD for view in views]
+    each = [float(dice_per_class(u, i).mean()) for u, i in zip(unions, inters, strict=True)]
+    seg_a = SampleAgreement(pairwise=True)
+    for view in views:
+        seg_a.add(view["seg_a"])
+    mean = float(np.mean(each))
+    return {
+        "self": each[0],
+        "mean": mean,
+        "pooled": float(dice_per_class(np.logical_or.reduce(unions), np.logical_and.reduce(inters)).mean()),
+        "meanmaps": relation_confidence(
+            np.mean([v["union"] for v in views], axis=0), np.mean([v["inter"] for v in views], axis=0)
+        ),
+        "pairwise": seg_a.pairwise,
+        "mean_pairwise": mean * seg_a.pairwise,
+    }

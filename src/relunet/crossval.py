@@ -70,6 +70,7 @@ def all_methods(
         method_named("ensemble", ENSEMBLE_SIZE),
         method_named("tta"),
         method_named("self_pair"),
+        method_named("relation_tta"),
         *(method_named("anchors_train", n) for n in anchors),
         *(method_named("anchors_test", n) for n in anchors),
     ]

@@ -22,29 +22,46 @@ from relunet.evaluation.calibration_store import Calibration, file_sha256, write
 from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import read_per_case
-from relunet.inference.methods import own_method, predict_case
+from relunet.inference.methods import InferenceMethod, method_for_run
+from relunet.inference.methods import method as method_named
 from relunet.inference.workflows import open_predictor
 from relunet.locks import sole_writer
 from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder, trained_fold
 
 #: the column of the per-case tables that holds each method's default score
 SCORE = "score"
-#: the cross-validated methods `relunet predict` runs (without --anchors), and their model kind
-PREDICTED_METHODS = {"relation_self_pair": "relation", "unet": "unet"}
+#: the cross-validated methods `relunet predict` runs (without --anchors), by name
+PREDICTED_METHODS: dict[str, InferenceMethod] = {
+    m.name: m for m in (method_named(how) for how in ("self_pair", "unet", "relation_tta", "tta"))
+}
 
 
 def calibrate(
-    run: Path, data: Path, fold: int | None = None, method: str = "relation_self_pair", device: str = "auto"
+    run: Path,
+    data: Path,
+    fold: int | None = None,
+    method: str = "relation_self_pair",
+    device: str = "auto",
+    tta: str | None = None,
 ) -> list[Path]:
-    """Calibrate a run's fold (or every fold model of a cross-validation folder); files written."""
+    """Calibrate a run's fold (or every fold model of a cross-validation folder); files written.
+
+    A run's fold is calibrated on the score `relunet predict` gives with the same `tta`; a
+    cross-validation folder on the scores of `method`.
+    """
     run = Path(run)
     if CrossvalFolder(run).is_crossval():
+        if tta:
+            raise InputError(
+                f"--tta {tta}: calibrate a cross-validation folder with --method, e.g. *_flip_tta"
+            )
         return _calibrate_crossval(CrossvalFolder(run), Path(data), method)
-    return [_calibrate_fold(run, Path(data), fold, device)]
+    return [_calibrate_fold(run, Path(data), fold, device, tta)]
 
 
-def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Path:
+def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str, tta: str | None) -> Path:
     predictor, fold_number = open_predictor(run, fold, device)
+    wrapper = method_for_run(predictor.config, tta)
     folder = trained_fold(run, fold_number)
     index = index_dataset(data)
     splits = RunFolder(run)
@@ -60,7 +77,7 @@ def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Pat
     pairs = []
     with Progress(transient=True) as progress:
         for case in progress.track(cases, description="calibrate"):
-            prediction = predict_case(predictor, case)
+            prediction = wrapper.predict([predictor], case)
             dice = dice_per_class(prediction.mask, label_targets(case.label, label_sets).astype(bool))
             pairs.append(
                 {
@@ -70,8 +87,7 @@ def _calibrate_fold(run: Path, data: Path, fold: int | None, device: str) -> Pat
                     **image_statistics(case.image),
                 }
             )
-    score_id = own_method(predictor.config.model.kind).score_id
-    return _store(folder, Calibration(file_sha256(folder.checkpoint), score_id, str(data), pairs))
+    return _store(folder, Calibration(file_sha256(folder.checkpoint), wrapper.score_id, str(data), pairs))
 
 
 def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list[Path]:
@@ -90,7 +106,7 @@ def _calibrate_crossval(folder: CrossvalFolder, data: Path, method: str) -> list
         )
     index = index_dataset(data)
     cases = {c.case_id: c for c in load_cases(index.subset([r["case_id"] for r in rows]), with_label=False)}
-    wrapper = own_method(PREDICTED_METHODS[method])
+    wrapper = PREDICTED_METHODS[method]
     run = folder.model_run(wrapper.model_folder(0))
     mine = run.trained_folds()
     if not mine:

@@ -18,6 +18,8 @@ turns the passes into a `Prediction` (`predict`). `relunet.crossval` and `relune
 - Ensemble: the mean of the members' `seg_a` maps; confidence = mean pairwise Dice.
 - Flip TTA: the image and its flip along each spatial axis; mean `seg_a` map, confidence =
   mean pairwise Dice.
+- Relation U-Net, flip TTA: the self-pair of the image and of each flip; mean maps of the four
+  heads, the candidate scores of `confidence.flip_scores`.
 
 To add a method: a subclass of `InferenceMethod` here, decorated with `@register("<how>")`, and
 its test; `crossval.all_methods` lists the ones the cross-validation runs.
@@ -34,12 +36,15 @@ import torch
 from torch import nn
 
 from relunet.confidence import (
+    RELATION_HEADS,
     SampleAgreement,
     band_agreement,
+    flip_scores,
     mean_foreground_probability,
     relation_confidence,
     relation_scores,
 )
+from relunet.config import RunConfig
 from relunet.errors import InputError
 from relunet.evaluation.metrics import dice_per_class
 from relunet.inference.predictor import PAIRWISE_BUDGET, Prediction, Predictor, s1s2_map
@@ -291,6 +296,66 @@ class FlipTTA(InferenceMethod):
         for axis in (None, *range(predictor.config.data.dims)):
             draws.add(predictor._maps(case, predictor._flipped(axis))["seg_a"])
         return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
+
+
+@register("relation_tta")
+@dataclass(frozen=True)
+class RelationFlipTTA(InferenceMethod):
+    """Relation U-Net, the self-pair of the image and of its flip along each spatial axis.
+
+    Every head's map is the mean of its back-flipped maps; the mask is cut from `seg_a` (or the
+    mean of `seg_a` and `seg_b` where the run delivers "s1s2"), as for the self-pair. Every
+    candidate score of `confidence.flip_scores` is a per-case column `C_<name>`; the default
+    (`score_column`, also the `C` column) is the one `benchmarks/flip_tta_scores.py` chooses on
+    fold 0 of the ISIC cross-validation only. Until that fold has run it is `C_pooled`, set
+    before any fold had run: it sees both the heads' disagreement within a flip and the flips'
+    disagreement.
+    """
+
+    name_pattern: ClassVar[str] = "relation_flip_tta"
+    score_column: ClassVar[str] = "C_pooled"
+    flips: ClassVar[bool] = True
+
+    def passes(self, dims: int) -> int:
+        """The identity plus one flip per spatial axis."""
+        return 1 + dims
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
+        predictor = members[0]
+        predictor.check(case)
+        views = [
+            predictor._maps(case, predictor._flipped(axis))
+            for axis in (None, *range(predictor.config.data.dims))
+        ]
+        scores = flip_scores(views)
+        maps = {head: np.mean([v[head] for v in views], axis=0, dtype=np.float32) for head in RELATION_HEADS}
+        segmentation = predictor.config.model.segmentation
+        if segmentation == "s1s2":
+            maps["s1s2"] = s1s2_map(maps)
+        confidence = scores[self.score_column.removeprefix("C_")]
+        return Prediction(case.case_id, maps, confidence, scores, self.score_column, segmentation)
+
+
+#: the test-time augmentations `relunet predict|calibrate|evaluate --tta` offers
+TTA_CHOICES = ("flip",)
+
+
+def method_for_run(config: RunConfig, tta: str | None = None, mc_samples: int = 20) -> InferenceMethod:
+    """The method a trained run is run with: its own (`own_method`), or with `tta` "flip" its flip TTA.
+
+    Flip TTA needs a Relation U-Net or a U-Net trained on flipped images (`train.flips`).
+    """
+    kind = config.model.kind
+    if tta is None:
+        return own_method(kind, mc_samples)
+    if tta not in TTA_CHOICES:
+        raise InputError(f"--tta {tta}: unknown; choose from {', '.join(TTA_CHOICES)}")
+    if not config.train.flips:
+        raise InputError("--tta flip: this run was not trained on flipped images; train it with --flips")
+    for cls in METHODS.values():
+        if cls.flips and cls.model == kind and cls().seeds == (0,):
+            return cls()
+    raise InputError(f"--tta flip: runs a Relation U-Net or a U-Net; this run trained a {kind} model")
 
 
 def choose_anchors(rng: np.random.Generator, pool: list[Case], n: int, exclude: str) -> list[Case]:

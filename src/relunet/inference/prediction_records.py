@@ -70,7 +70,8 @@ def load_calibration(
     if calibration.score != score_id:
         raise InputError(
             f"{path}: calibrated on the score '{calibration.score}', but this prediction gives "
-            f"'{score_id}'; predict as it was calibrated (without --anchors) or run `relunet calibrate` again"
+            f"'{score_id}'; predict as it was calibrated (the same --tta, no --anchors) or run "
+            "`relunet calibrate` again with this prediction's --tta"
         )
     check_enough_pairs(len(calibration.pairs), promise, str(path))
     return calibration
@@ -126,11 +127,13 @@ def write_batch_record(
     promise: Promise | None,
     threshold: float | None,
     shift: dict | None,
+    scoring: dict | None = None,
 ) -> dict:
     """`prediction.json`: whether the run was calibrated, the promise and threshold, the shift check.
 
     The promise records its `guarantee`; with "expected" the threshold is the lowest score this
     batch accepted (Benjamini–Hochberg decides per batch), with "high-probability" the calibrated λ.
+    `scoring` says which method gave the scores: its `score_id` and `forward_passes` per sample.
 
     `distinct_scores` counts the different scores of the batch: one over several cases means
     the score cannot rank them (e.g. an intersection head that segments nothing gives C = 0 everywhere).
@@ -145,6 +148,7 @@ def write_batch_record(
         if promise is None
         else {**vars(promise), "threshold": threshold, "words": promise.words()},
         "shift": shift,
+        **(scoring or {}),
     }
     write_json(out / PREDICTION_NAME, record)
     return record

@@ -109,14 +109,17 @@ class Predictor:
             )
 
     def _flipped(self, axis: int | None) -> BatchFn:
-        """`seg_a` of the batch flipped along spatial `axis`, flipped back (None: no flip)."""
+        """Every head's map of the batch flipped along spatial `axis`, flipped back (None: no flip).
+
+        A Relation U-Net gets the flipped batch as a self-pair and gives its four heads back.
+        """
         base = self._self_pair if self.config.model.kind == "relation" else self._single
 
         def run(batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
             if axis is None:
-                return {"seg_a": base(batch, depth)["seg_a"]}
+                return base(batch, depth)
             dim = 2 + axis
-            return {"seg_a": base(batch.flip(dim), depth)["seg_a"].flip(dim)}
+            return {head: prob.flip(dim) for head, prob in base(batch.flip(dim), depth).items()}
 
         return run
 

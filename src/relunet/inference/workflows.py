@@ -22,7 +22,7 @@ from relunet.evaluation.calibration_store import file_sha256
 from relunet.evaluation.decision import Promise
 from relunet.evaluation.metrics import dice_per_class
 from relunet.evaluation.summary import summarise
-from relunet.inference.methods import InferenceMethod, method, own_method, predict_case
+from relunet.inference.methods import InferenceMethod, method, method_for_run
 from relunet.inference.onnx_engine import check_engine, open_engine
 from relunet.inference.onnx_export import export_program, write_program
 from relunet.inference.prediction_records import (
@@ -97,12 +97,14 @@ def predict_folder(
     promise: Promise | None = None,
     engine: str = "torch",
     onnx: Path | None = None,
+    tta: str | None = None,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
     The table has one row per case: its confidence `C` (the run's own score: C for a Relation
-    U-Net, the agreement of draws or anchors, the mean foreground probability of a U-Net),
-    the foreground voxel count and the mask file. `out` appears whole at the end (see
+    U-Net, the agreement of draws or anchors, the mean foreground probability of a U-Net; with
+    `tta` "flip" that of its flip TTA, `methods.method_for_run`), the `score` and which method
+    gave it (`score_id`), the foreground voxel count and the mask file. `out` appears whole at the end (see
     `relunet.results_folder`); results already there are replaced only with `overwrite`.
 
     With `num_parts` > 1 only every `num_parts`-th case from `part_id` on is done (cases in
@@ -126,10 +128,15 @@ def predict_folder(
         raise InputError(f"--anchor-source {anchor_source}: choose train or test")
     if anchors < 0 or mc_samples < 1:
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
+    if anchors and tta:
+        raise InputError(f"--anchors {anchors} --tta {tta}: choose one of the two")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
     folder = trained_fold(run, fold_number)
     model = ModelIdentity.of(folder, predictor.config.model.kind, engine, onnx)
-    wrapper = method(f"anchors_{anchor_source}", anchors) if anchors else own_method(model.kind, mc_samples)
+    if anchors:
+        wrapper = method(f"anchors_{anchor_source}", anchors)
+    else:
+        wrapper = method_for_run(predictor.config, tta, mc_samples)
     calibration = load_calibration(folder, model, promise, wrapper.score_id)
     protected = _protected(run, source, predictor.config)
     check_apart(out, protected)
@@ -151,7 +158,8 @@ def predict_folder(
         write_csv(staging / CASES_NAME, rows)
         inputs = {c.case_id: list(c.images) for c in index.cases}
         write_case_files(staging, rows, inputs, model)
-        write_batch_record(staging, rows, model, promise if calibration else None, threshold, shift)
+        scoring = {"score_id": wrapper.score_id, "forward_passes": wrapper.passes(predictor.config.data.dims)}
+        write_batch_record(staging, rows, model, promise if calibration else None, threshold, shift, scoring)
     return rows
 
 
@@ -178,6 +186,7 @@ def _predict_cases(
                 "case_id": case.case_id,
                 "C": prediction.confidence,
                 "score": prediction.score,
+                "score_id": wrapper.score_id,
                 "foreground_voxels": int(prediction.mask.sum()),
                 "mask": str(path.relative_to(out)),
             }
@@ -201,15 +210,18 @@ def evaluate_folder(
     mc_samples: int = 20,
     device: str = "auto",
     overwrite: bool = False,
+    tta: str | None = None,
 ) -> dict:
     """Evaluate a fold on its test cases (or every case of `data`) against the ground truth.
 
     Writes `per_case.csv` (a row per case, column `C` = confidence) and `summary.json` to `out`,
-    which appears whole at the end; returns the summary.
+    which appears whole at the end; returns the summary. With `tta` "flip" the run's flip TTA
+    predicts (`methods.method_for_run`).
     """
     if mc_samples < 1:
         raise InputError(f"--mc-samples {mc_samples}: give at least 1")
     predictor, fold_number = open_predictor(run, fold, device, mc_samples)
+    wrapper = method_for_run(predictor.config, tta, mc_samples)
     with results_folder(out, "evaluation", overwrite, _protected(run, data, predictor.config)) as staging:
         index = index_dataset(data)
         test_ids = None if all_cases else _test_ids(Path(run), fold_number, index)
@@ -218,10 +230,13 @@ def evaluate_folder(
         rows = []
         with Progress(transient=True) as progress:
             for case in progress.track(cases, description="evaluate"):
-                prediction = predict_case(predictor, case)
+                prediction = wrapper.predict([predictor], case)
                 rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
         summary = {
             "model": predictor.config.model.kind,
+            "method": wrapper.name,
+            "score_id": wrapper.score_id,
+            "forward_passes": wrapper.passes(predictor.config.data.dims),
             "fold": fold_number,
             "cases": "all" if test_ids is None else "test fold",
             **summarise(rows),

@@ -142,6 +142,13 @@ def render_header(pred_dir: Path, record: dict, cases: list[dict]) -> str:
         '<p class="buys"><strong>What the flag buys:</strong> '
         f"{html.escape(_buys(promise, flagged, len(cases)))}</p>",
     ]
+    if record.get("score_id"):  # records written before it was recorded say nothing
+        passes = record.get("forward_passes")
+        lines.append(
+            f'<p class="score-by"><strong>Score:</strong> {html.escape(str(record["score_id"]))}'
+            + (f" ({int(passes)} forward passes per image)" if passes else "")
+            + "</p>"
+        )
     if scores_cannot_rank(record):
         lines.append(_warning_box(f"Warning: {html.escape(ONE_SCORE_WARNING)}."))
     shift = record.get("shift") or {}
