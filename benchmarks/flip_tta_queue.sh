@@ -28,11 +28,10 @@ run_fold() {  # dataset, data folder, fold
         echo "$(date -u +%FT%TZ) $name fold $fold: run (try $try)"
         if "$PYTHON" benchmarks/crossval_results.py "$name" --fold "$fold" --methods "$METHOD" \
             --device cpu --data "$DATA/$folder"; then
-            git checkout -- docs/results.md  # generated; rebuilt where the branches meet
-            git add docs/crossval/"$name"
+            git add docs/crossval/"$name" docs/results.md README.md
             for _ in {1..30}; do  # another commit may hold the index for a moment
                 git commit -q -m "$name fold $fold: $METHOD (the Relation U-Net with flip TTA), CPU" \
-                    -- docs/crossval/"$name" && break
+                    -- docs/crossval/"$name" docs/results.md README.md && break
                 sleep 10
             done
         else
