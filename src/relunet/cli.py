@@ -29,6 +29,9 @@ Features = Annotated[
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace the results already in --out (whole, at the end).")
 ]
+Mirroring = Annotated[
+    bool, typer.Option(help="nnU-Net model folders: average the mirrored inputs, as nnU-Net predicts.")
+]
 
 
 @app.command()
@@ -154,6 +157,7 @@ def predict(
     onnx: Annotated[
         Path | None, typer.Option(help="With --engine onnxruntime: this run's `relunet export` file.")
     ] = None,
+    mirroring: Mirroring = True,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -164,6 +168,8 @@ def predict(
     With --num-parts P --part-id I, any number of machines each do a share of the cases
     without coordination; `relunet merge OUT` then joins their tables. --engine onnxruntime runs
     the network in ONNX Runtime: the --onnx file, else the model exported on the fly.
+    RUN may also be an nnU-Net model folder (nnUNet_results/DatasetXXX/Trainer__Plans__Config,
+    --fold default 0) and SOURCE a folder in nnU-Net's layout (CASE_0000.nii.gz, ...).
     """
 
     def call() -> None:
@@ -188,6 +194,7 @@ def predict(
             promise=Promise(target_dice, risk, delta, coverage),
             engine=engine,
             onnx=onnx,
+            mirroring=mirroring,
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))
@@ -222,14 +229,19 @@ def calibrate(
     method: Annotated[str, typer.Option(help="Cross-validation folder: the method's scores.")] = (
         "relation_self_pair"
     ),
+    mirroring: Mirroring = True,
     device: Device = "auto",
 ) -> None:
-    """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with."""
+    """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with.
+
+    RUN may also be an nnU-Net model folder: DATA is then its raw dataset (imagesTr/, labelsTr/),
+    and the fold's validation cases of nnU-Net's splits_final.json are used.
+    """
 
     def call() -> None:
         from relunet.inference.calibrate import calibrate as run_calibrate
 
-        for path in run_calibrate(run, data, fold=fold, method=method, device=device):
+        for path in run_calibrate(run, data, fold=fold, method=method, device=device, mirroring=mirroring):
             typer.echo(f"calibrated: {path}")
 
     guarded(call)
@@ -408,6 +420,62 @@ def demo(
         console.print(summary_table(summary, "Relation U-Net, self-pair confidence C"))
         typer.echo(prediction_lines(page.parent))
         typer.echo(f"review page: {page}")
+
+    guarded(call)
+
+
+nnunet_app = typer.Typer(no_args_is_help=True, help="nnU-Net v2: the relation heads as an nnU-Net trainer.")
+app.add_typer(nnunet_app, name="nnunet")
+
+
+@nnunet_app.command("env")
+def nnunet_env() -> None:
+    """Print the line that lets nnU-Net's own commands find nnUNetTrainerRelation."""
+
+    def call() -> None:
+        from relunet.nnunet.installed import ext_trainer_line, require_nnunet
+
+        require_nnunet()
+        typer.echo(ext_trainer_line())
+
+    guarded(call)
+
+
+@nnunet_app.command("train")
+def nnunet_train(
+    dataset: Annotated[str, typer.Argument(help="Dataset id or name, planned and preprocessed.")],
+    configuration: Annotated[str, typer.Argument(help="2d, 3d_fullres, ... (a configuration of its plans).")],
+    fold: Annotated[int, typer.Argument(help="Fold of nnU-Net's splits_final.json.")],
+    trainer: Annotated[str, typer.Option("--trainer", "-tr", help="Trainer class.")] = (
+        "nnUNetTrainerRelation"
+    ),
+    plans: Annotated[str, typer.Option("--plans", "-p", help="Plans identifier.")] = "nnUNetPlans",
+    epochs: Annotated[int | None, typer.Option(help="Override the trainer's epochs.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Override its iterations per epoch.")] = None,
+    resume: Annotated[bool, typer.Option("--continue", help="Continue from the fold's checkpoint.")] = False,
+    device: Device = "auto",
+) -> None:
+    """Train one fold as `nnUNetv2_train` does (needs nnUNet_preprocessed and nnUNet_results)."""
+
+    def call() -> None:
+        from relunet.device import resolve_device
+        from relunet.nnunet.installed import require_nnunet
+
+        require_nnunet()
+        from relunet.nnunet.launch import train as run_train
+
+        where = run_train(
+            dataset,
+            configuration,
+            fold,
+            trainer,
+            plans,
+            str(resolve_device(device)),
+            epochs,
+            iterations,
+            resume,
+        )
+        typer.echo(f"trained fold {fold}: {where}")
 
     guarded(call)
 

@@ -23,6 +23,7 @@ from relunet.evaluation.summary import read_per_case
 from relunet.inference.methods import own_method, predict_case
 from relunet.inference.workflows import open_predictor, trained_fold
 from relunet.locks import sole_writer
+from relunet.nnunet.model_folder import is_model_folder
 from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder
 
 #: the column of the per-case tables that holds each method's default score
@@ -32,10 +33,23 @@ PREDICTED_METHODS = {"relation_self_pair": "relation", "unet": "unet"}
 
 
 def calibrate(
-    run: Path, data: Path, fold: int | None = None, method: str = "relation_self_pair", device: str = "auto"
+    run: Path,
+    data: Path,
+    fold: int | None = None,
+    method: str = "relation_self_pair",
+    device: str = "auto",
+    mirroring: bool = True,
 ) -> list[Path]:
-    """Calibrate a run's fold (or every fold model of a cross-validation folder); files written."""
+    """Calibrate a run's fold (or every fold model of a cross-validation folder); files written.
+
+    `run` may also be an nnU-Net model folder: its fold's validation cases in nnU-Net's
+    `splits_final.json` are predicted (`relunet.nnunet.workflows.calibration_of`).
+    """
     run = Path(run)
+    if is_model_folder(run):
+        from relunet.nnunet.workflows import calibration_of
+
+        return [_store(*calibration_of(run, Path(data), fold, device, mirroring))]
     if CrossvalFolder(run).is_crossval():
         return _calibrate_crossval(CrossvalFolder(run), Path(data), method)
     return [_calibrate_fold(run, Path(data), fold, device)]
