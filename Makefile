@@ -2,6 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NNUNET_STAMP := $(VENV)/.installed-nnunet
 
 .PHONY: demo test lint clean
 
@@ -15,10 +16,15 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# nnU-Net v2 for tests/test_nnunet.py (the relation trainer); `make demo` does not need it.
+$(NNUNET_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[nnunet]'
+	touch $(NNUNET_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/relunet demo --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) $(NNUNET_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -66,6 +66,13 @@ def score_id(kind: str, mirroring: bool) -> str:
     return own_method(kind).score_id + (" mirrored" if mirroring else "")
 
 
+def _inputs(run: Path, fold: int | None, source: Path) -> dict[str, list[Path]]:
+    """The cases of `source` for the model folder's fold, checked before the model is loaded."""
+    require_nnunet()
+    dataset = ModelFolder(Path(run), 0 if fold is None else fold).check().json("dataset.json")
+    return image_lists(source, dataset["file_ending"], len(dataset["channel_names"]))
+
+
 def _open(run: Path, fold: int | None, device: str, mirroring: bool):  # -> (ModelFolder, NnunetModel)
     require_nnunet()
     from relunet.device import resolve_device
@@ -93,11 +100,11 @@ def predict_model_folder(
     """
     promise = promise or Promise()
     promise.check()
+    cases = _inputs(run, fold, source)
     folder, model = _open(run, fold, device, mirroring)
     checkpoint = folder.checkpoint
     identity = ModelIdentity(str(checkpoint.resolve()), file_sha256(checkpoint), folder.fold, model.kind)
     calibration = load_calibration(folder.fold_folder, identity, promise, score_id(model.kind, mirroring))
-    cases = image_lists(source, model.file_ending, len(model.dataset_json["channel_names"]))
     protected = {"the input data": source, "the model folder": run}
     check_apart(out, protected)
     with results_folder(out, "prediction", overwrite, protected) as staging:
@@ -144,8 +151,8 @@ def calibration_of(
     preprocessed = env_folder("nnUNet_preprocessed", "calibrate reads the fold's splits_final.json there")
     folder = ModelFolder(Path(run), 0 if fold is None else fold).check()
     held_out = folder.validation_cases(preprocessed)
+    images = _inputs(run, fold, data)
     folder, model = _open(run, fold, device, mirroring)
-    images = image_lists(data, model.file_ending, len(model.dataset_json["channel_names"]))
     labels = Path(data) / "labelsTr"
     missing = [c for c in held_out if c not in images or not (labels / f"{c}{model.file_ending}").is_file()]
     if missing:
