@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from relunet.cli import app
 from relunet.errors import InputError
 from relunet.nnunet import installed
 from relunet.nnunet.model_folder import ModelFolder, is_model_folder
@@ -119,75 +121,88 @@ def test_nnunet_finds_the_trainer_through_ext_trainer(trained):
     assert env_line == f"export nnUNet_extTrainer={installed.TRAINERS_FOLDER.resolve()}"
 
 
+def invoke(*args) -> object:
+    """The CLI in this process (nnU-Net's environment variables as the fixture set them)."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def nnunet_env(trained, monkeypatch) -> dict:
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_def_n_proc"):
+        monkeypatch.setenv(name, trained["env"][name])
+    return trained
+
+
 @needs_nnunet
-def test_predict_calibrate_review_on_the_model_folder(trained, tmp_path):
+def test_predict_calibrate_review_on_the_model_folder(nnunet_env, tmp_path):
     import SimpleITK as sitk
 
-    env, model, raw = trained["env"], str(trained["model"]), trained["raw"]
+    model, raw = nnunet_env["model"], nnunet_env["raw"]
+    some = tmp_path / "some"  # a folder of images in nnU-Net's layout: six of the dataset's
+    some.mkdir()
+    for case in sorted((raw / "imagesTr").iterdir())[:6]:
+        (some / case.name).symlink_to(case)
     out = tmp_path / "pred"
-    relunet(env, "predict", model, str(raw), "--out", str(out), "--no-mirroring", "--device", "cpu")
+    done = invoke("predict", model, some, "--out", out, "--no-mirroring", "--device", "cpu")
+    assert done.exit_code == 0, done.output
     with (out / "cases.csv").open() as handle:
         header, *lines = handle.read().splitlines()
     assert header.split(",")[:6] == ["case_id", "C", "score", "foreground_voxels", "mask", "disagreement"]
     scores = [float(line.split(",")[1]) for line in lines]
-    assert len(scores) == N_TRAIN + N_VAL and len(set(scores)) > 1 and scores == sorted(scores)
+    assert len(scores) == 6 and len(set(scores)) > 1 and scores == sorted(scores)
     case = lines[0].split(",")[0]
     image = sitk.ReadImage(str(raw / "imagesTr" / f"{case}_0000.nii.gz"))
     for folder in ("masks", "disagreement"):
         mask = sitk.ReadImage(str(out / folder / f"{case}.nii.gz"))
         assert mask.GetSize() == image.GetSize()
-        assert np.allclose(mask.GetSpacing(), image.GetSpacing()) and np.allclose(
-            mask.GetOrigin(), image.GetOrigin()
-        )
+        assert np.allclose(mask.GetSpacing(), image.GetSpacing())
+        assert np.allclose(mask.GetOrigin(), image.GetOrigin())
     assert set(np.unique(sitk.GetArrayFromImage(mask))) <= {0, 1, 2}
     record = json.loads((out / "prediction.json").read_text())
     assert record["calibrated"] is False and record["model"]["kind"] == "relation"
 
-    relunet(env, "calibrate", model, str(raw), "--no-mirroring", "--device", "cpu")
-    calibration = json.loads((trained["model"] / "fold_0" / "calibration.json").read_text())
-    assert sorted(p["case_id"] for p in calibration["pairs"]) == sorted(
-        json.loads((trained["root"] / "preprocessed" / DATASET / "splits_final.json").read_text())[0]["val"]
-    )
+    done = invoke("calibrate", model, raw, "--no-mirroring", "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    calibration = json.loads((model / "fold_0" / "calibration.json").read_text())
+    splits = json.loads((nnunet_env["root"] / "preprocessed" / DATASET / "splits_final.json").read_text())
+    assert sorted(p["case_id"] for p in calibration["pairs"]) == sorted(splits[0]["val"])
     assert calibration["score"] == "self_pair C"
 
     calibrated = tmp_path / "calibrated"
-    relunet(env, "predict", model, str(raw), "--out", str(calibrated), "--no-mirroring", "--device", "cpu")
+    done = invoke("predict", model, some, "--out", calibrated, "--no-mirroring", "--device", "cpu")
+    assert done.exit_code == 0, done.output
     header = (calibrated / "cases.csv").read_text().splitlines()[0].split(",")
     assert {"estimated_dice", "dice_low", "dice_high", "review"} <= set(header)
     assert (calibrated / "cases" / f"{case}.json").is_file()
-    relunet(env, "review", str(calibrated))
+    assert invoke("review", calibrated).exit_code == 0
     assert (calibrated / "review.html").stat().st_size > 0
 
-    mirrored = relunet(
-        env, "predict", model, str(raw), "--out", str(tmp_path / "m"), "--device", "cpu", check=False
-    )
-    assert mirrored.returncode == 2 and "mirrored" in mirrored.stderr and not (tmp_path / "m").exists()
+    mirrored = invoke("predict", model, some, "--out", tmp_path / "m", "--device", "cpu")
+    assert mirrored.exit_code == 2 and "mirrored" in mirrored.stderr and not (tmp_path / "m").exists()
 
 
 @needs_nnunet
-def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path):
-    env, model, raw = trained["env"], str(trained["model"]), trained["raw"]
+def test_bad_inputs_are_one_line_and_write_nothing(nnunet_env, tmp_path, monkeypatch):
+    model, raw = nnunet_env["model"], nnunet_env["raw"]
     out = tmp_path / "out"
 
-    def refused(*args: str, env: dict = env) -> str:
-        done = relunet(env, *args, check=False)
-        assert done.returncode == 2, done.stderr[-2000:]
+    def refused(*args) -> str:
+        done = invoke(*args)
+        assert done.exit_code == 2, done.output
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
         assert not out.exists()
         return done.stderr
 
-    assert "fold 3 is not trained" in refused("predict", model, str(raw), "--out", str(out), "--fold", "3")
+    assert "fold 3 is not trained" in refused("predict", model, raw, "--out", out, "--fold", "3")
     two_channels = tmp_path / "two"
     two_channels.mkdir()
     for channel in ("0000", "0001"):
-        (two_channels / f"disc_000_{channel}.nii.gz").write_bytes(
-            (raw / "imagesTr" / "disc_000_0000.nii.gz").read_bytes()
-        )
-    assert "channels [0, 1]" in refused("predict", model, str(two_channels), "--out", str(out))
-    unset = {k: v for k, v in env.items() if k != "nnUNet_preprocessed"}
-    assert "nnUNet_preprocessed is not set" in refused("calibrate", model, str(raw), env=unset)
-    no_results = {k: v for k, v in env.items() if k != "nnUNet_results"}
-    assert "nnUNet_results is not set" in refused("nnunet", "train", "902", "2d", "0", env=no_results)
+        (two_channels / f"disc_000_{channel}.nii.gz").symlink_to(raw / "imagesTr" / "disc_000_0000.nii.gz")
+    assert "channels [0, 1]" in refused("predict", model, two_channels, "--out", out)
+    monkeypatch.delenv("nnUNet_results")
+    assert "nnUNet_results is not set" in refused("nnunet", "train", "902", "2d", "0")
+    monkeypatch.delenv("nnUNet_preprocessed")
+    assert "nnUNet_preprocessed is not set" in refused("calibrate", model, raw)
 
 
 def test_missing_nnunet_names_the_extra(monkeypatch):
@@ -204,3 +219,28 @@ def test_a_fold_without_checkpoint_is_refused(tmp_path):
     assert is_model_folder(tmp_path)
     with pytest.raises(InputError, match="fold 0 is not trained.*fold_1"):
         ModelFolder(tmp_path, 0).check()
+
+
+@needs_nnunet
+def test_partners_are_other_samples_of_the_batch_or_identical_for_a_share():
+    from relunet.nnunet.trainer import batch_partners
+
+    partners = np.stack([batch_partners(np.random.default_rng(s), 9, 0.25) for s in range(400)])
+    same = partners == np.arange(9)
+    assert 0.2 < same.mean() < 0.3  # the identical share; every other partner is another sample
+    assert set(np.unique(partners)) == set(range(9))
+
+
+@needs_nnunet
+def test_relation_targets_are_own_partner_union_and_intersection_per_class():
+    import torch
+
+    from relunet.nnunet.trainer import relation_targets
+
+    seg = torch.tensor([[0, 1, 2], [1, 1, 0]]).reshape(2, 1, 3)
+    heads = relation_targets(seg, torch.tensor([1, 0]), [1, 2])[0]  # (4K, S) of sample 0
+    seg_a, seg_b, union, inter = heads[:2], heads[2:4], heads[4:6], heads[6:]
+    assert seg_a.tolist() == [[0, 1, 0], [0, 0, 1]]
+    assert seg_b.tolist() == [[1, 1, 0], [0, 0, 0]]
+    assert union.tolist() == [[1, 1, 0], [0, 0, 1]]
+    assert inter.tolist() == [[0, 1, 0], [0, 0, 0]]

@@ -3,7 +3,7 @@
 The network is the plans' architecture (PlainConvUNet, ResEnc, ...) built with 2·C input
 channels and 4·K sigmoid outputs, `[seg_a, seg_b, union, inter]` with K channels each (K
 foreground classes), deep supervision kept. Each sample's partner is another sample of the same
-augmented batch (relunet's `mixed` pairing: a share `same_fraction` of the pairs are x1 = x2).
+augmented batch, a share `same_fraction` of the pairs x1 = x2 (as relunet's `mixed` pairing).
 Every head gets nnU-Net's region loss, soft Dice + binary cross-entropy per channel: the union and
 intersection of two label maps overlap across classes, which a softmax over classes cannot
 express, and sigmoid heads give the same C as relunet's own (`relunet.confidence`).
@@ -23,10 +23,19 @@ from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 from torch import nn
 
-from relunet.data.pairing import draw_partners
 from relunet.errors import InputError
 
 HEADS = ("seg_a", "seg_b", "union", "inter")
+
+
+def batch_partners(rng: np.random.Generator, n: int, same_fraction: float) -> np.ndarray:
+    """`(n,)` partner of each sample of a batch: another one (a random roll), or itself for a share.
+
+    `same_fraction` of the pairs are x1 = x2, as in relunet's `mixed` pairing.
+    """
+    own = np.arange(n)
+    partners = (own + (rng.integers(1, n) if n > 1 else 0)) % n
+    return np.where(rng.random(n) < same_fraction, own, partners)
 
 
 def relation_targets(seg: torch.Tensor, partner: torch.Tensor, labels: list[int]) -> torch.Tensor:
@@ -111,10 +120,7 @@ class nnUNetTrainerRelation(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming, whi
     def relation_batch(self, batch: dict) -> dict:
         """nnU-Net's batch as pairs: data `(B, 2C, *P)`, targets `(B, 4K, *P')` at every scale."""
         data = batch["data"]
-        n = len(data)
-        partner = torch.from_numpy(
-            draw_partners("mixed", self.pairing_rng, np.arange(n), np.full(n, 0.5), self.same_fraction)
-        )
+        partner = torch.from_numpy(batch_partners(self.pairing_rng, len(data), self.same_fraction))
         labels = list(self.label_manager.foreground_labels)
         target = batch["target"]
         if isinstance(target, list):
