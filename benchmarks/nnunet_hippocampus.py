@@ -6,7 +6,8 @@ on the CPU with `relunet nnunet train`, predicts the 52 validation cases of fold
 `relunet predict` (no mirroring), and writes docs/nnunet.md and docs/nnunet.json: Dice of the
 delivered mask (seg_a for the relation trainer), Spearman and e-AURC of each model's score against
 that Dice, seconds per epoch (Relation over plain, both trained in this run) and peak memory of
-each training process. Resumable: a trained fold or a finished prediction is kept.
+each training process. Resumable: a trained fold or a finished prediction is kept; `--report`
+writes the page from what is finished, training nothing.
 
     nice -n 10 python benchmarks/nnunet_hippocampus.py --work /work/nnunet-bench --epochs 2 --iterations 10
 """
@@ -149,8 +150,16 @@ def page(results: dict, epochs: int, iterations: int, command_line: str) -> str:
                 f"| {configuration} | {trainer} | {r['dice']:.3f} | {r['spearman']:.3f} | {r['e_aurc']:.4f} "
                 f"| {r['distinct_scores']} | {r['seconds_per_epoch']:.1f} | {r['peak_rss_mb']:.0f} |"
             )
+    missing = [f"{c} {t}" for c in CONFIGURATIONS for t in TRAINERS if t not in results.get(c, {})]
+    if missing:
+        lines += [
+            "",
+            f"Not run yet at this budget: {', '.join(missing)} (rerun the command without --report).",
+        ]
     lines += ["", "Relation over plain, per configuration:", ""]
     for configuration, by_trainer in results.items():
+        if len(by_trainer) < len(TRAINERS):
+            continue
         rel, plain = by_trainer["nnUNetTrainerRelation"], by_trainer["nnUNetTrainer"]
         lines.append(
             f"- {configuration}: Dice {rel['dice'] - plain['dice']:+.3f} (target: within 0.01), Spearman "
@@ -173,6 +182,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/work/nnunet-bench"))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--report", action="store_true", help="Write the page from finished runs only.")
     args = parser.parse_args()
     work = args.work.resolve()
     env = {
@@ -187,6 +197,9 @@ def main() -> None:
     results: dict = {}
     for configuration in CONFIGURATIONS:
         for trainer in TRAINERS:
+            done = model_folder(work, trainer, configuration) / "fold_0" / "benchmark.json"
+            if args.report and not done.is_file():
+                continue
             record = train(work, env, trainer, configuration, args.epochs, args.iterations)
             rows = predict(work, env, raw, trainer, configuration)
             results.setdefault(configuration, {})[trainer] = summary(rows, record)
