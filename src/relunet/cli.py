@@ -453,6 +453,9 @@ def nnunet_train(
     epochs: Annotated[int | None, typer.Option(help="Override the trainer's epochs.")] = None,
     iterations: Annotated[int | None, typer.Option(help="Override its iterations per epoch.")] = None,
     resume: Annotated[bool, typer.Option("--continue", help="Continue from the fold's checkpoint.")] = False,
+    validation: Annotated[
+        bool, typer.Option(help="Run nnU-Net's final validation (every validation case) after training.")
+    ] = True,
     device: Device = "auto",
 ) -> None:
     """Train one fold as `nnUNetv2_train` does (needs nnUNet_preprocessed and nnUNet_results)."""
@@ -474,6 +477,7 @@ def nnunet_train(
             epochs,
             iterations,
             resume,
+            validation,
         )
         typer.echo(f"trained fold {fold}: {where}")
 

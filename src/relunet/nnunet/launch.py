@@ -66,12 +66,14 @@ def train(
     epochs: int | None = None,
     iterations: int | None = None,
     resume: bool = False,
+    validate: bool = True,
 ) -> Path:
     """Train one fold as `nnUNetv2_train` does, then run nnU-Net's final validation; the model folder.
 
     `epochs` and `iterations` (per epoch; validation iterations are half of them) override the
     trainer's schedule, so a plain `nnUNetTrainer` can run the same budget as a relation one.
-    `resume` continues from the fold's latest checkpoint, as `nnUNetv2_train --c`.
+    `resume` continues from the fold's latest checkpoint, as `nnUNetv2_train --c`; without
+    `validate`, nnU-Net's final validation (every validation case, mirrored) is skipped.
     """
     from nnunetv2.run.run_training import maybe_load_checkpoint
 
@@ -102,5 +104,6 @@ def train(
         model.num_val_iterations_per_epoch = max(1, iterations // 2)
     maybe_load_checkpoint(model, resume, False)
     model.run_training()
-    model.perform_actual_validation(False)
+    if validate:
+        model.perform_actual_validation(False)
     return Path(model.output_folder_base)
