@@ -4,8 +4,8 @@ Converts Task04 with `nnUNetv2_convert_MSD_dataset` (from a staging copy with th
 it asserts), plans and preprocesses 2d and 3d_fullres, trains both trainers for EPOCHS x ITERATIONS
 on the CPU with `relunet nnunet train`, predicts the 52 validation cases of fold 0 with
 `relunet predict` (no mirroring; nnU-Net's own final validation is skipped), and writes
-docs/nnunet.md and docs/nnunet.json: Dice of the delivered mask (seg_a for the relation trainer), Spearman and e-AURC of each model's score against
-that Dice, seconds per epoch (Relation over plain, both trained in this run) and peak memory of
+docs/nnunet.md and docs/nnunet.json: Dice of the delivered mask (seg_a for the relation trainer),
+Spearman and e-AURC of each model's score against that Dice, seconds per epoch (Relation over plain, both trained in this run) and peak memory of
 each training process. Resumable: a trained fold or a finished prediction is kept; `--report`
 writes the page from what is finished, training nothing.
 
