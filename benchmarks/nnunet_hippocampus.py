@@ -6,8 +6,9 @@ on the CPU with `relunet nnunet train`, predicts the 52 validation cases of fold
 `relunet predict` (no mirroring; nnU-Net's own final validation is skipped), and writes
 docs/nnunet.md and docs/nnunet.json: Dice of the delivered mask (seg_a for the relation trainer),
 Spearman and e-AURC of each model's score against that Dice, seconds per epoch (Relation over
-plain, both trained in this run) and peak memory of each training process. Resumable: a trained fold or a finished prediction is kept; `--report`
-writes the page from what is finished, training nothing.
+plain, both trained in this run) and peak memory of each training process. Resumable: a trained
+fold or a finished prediction is kept; `--report` writes the page from what is finished, training
+nothing.
 
     nice -n 10 python benchmarks/nnunet_hippocampus.py --work /work/nnunet-bench --epochs 1 --iterations 6
 """
