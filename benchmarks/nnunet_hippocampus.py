@@ -210,7 +210,7 @@ def main() -> None:
     results: dict = {}
     for configuration in CONFIGURATIONS:
         for trainer in TRAINERS:
-            done = model_folder(work, trainer, configuration) / "fold_0" / "benchmark.json"
+            done = work / "predictions" / f"{trainer}_{configuration}" / "cases.csv"
             if args.report and not done.is_file():
                 continue
             record = train(work, env, trainer, configuration, args.epochs, args.iterations)
