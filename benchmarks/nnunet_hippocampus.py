@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/work/nnunet-bench"))
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--configurations", nargs="+", default=list(CONFIGURATIONS), choices=CONFIGURATIONS)
     parser.add_argument("--report", action="store_true", help="Write the page from finished runs only.")
     args = parser.parse_args()
     work = args.work.resolve()
@@ -208,7 +209,7 @@ def main() -> None:
     }
     raw = prepare(work, env)
     results: dict = {}
-    for configuration in CONFIGURATIONS:
+    for configuration in args.configurations:
         for trainer in TRAINERS:
             done = work / "predictions" / f"{trainer}_{configuration}" / "cases.csv"
             if args.report and not done.is_file():
