@@ -125,7 +125,14 @@ def predict(work: Path, env: dict, raw: Path, trainer: str, configuration: str) 
     return rows
 
 
-def summary(rows: list[dict], record: dict) -> dict:
+def summary(rows: list[dict] | None, record: dict) -> dict:
+    """The row of one model: its training record, and its scores when its prediction is done."""
+    trained = {
+        "seconds_per_epoch": float(np.mean(record["epoch_seconds"])),
+        "peak_rss_mb": record["peak_rss_mb"],
+    }
+    if rows is None:
+        return trained
     dice = np.array([r["dice"] for r in rows])
     score = np.array([float(r["score"]) for r in rows])
     return {
@@ -134,9 +141,12 @@ def summary(rows: list[dict], record: dict) -> dict:
         "spearman": spearman(score, dice),
         "e_aurc": excess_aurc(score, 1 - dice),
         "distinct_scores": len(set(score.tolist())),
-        "seconds_per_epoch": float(np.mean(record["epoch_seconds"])),
-        "peak_rss_mb": record["peak_rss_mb"],
+        **trained,
     }
+
+
+def cell(r: dict, key: str, digits: int) -> str:
+    return f"{r[key]:.{digits}f}" if key in r else "not predicted"
 
 
 def page(results: dict, epochs: int, iterations: int, command_line: str) -> str:
@@ -160,20 +170,30 @@ def page(results: dict, epochs: int, iterations: int, command_line: str) -> str:
     for configuration, by_trainer in results.items():
         for trainer, r in by_trainer.items():
             lines.append(
-                f"| {configuration} | {trainer} | {r['dice']:.3f} | {r['spearman']:.3f} | {r['e_aurc']:.4f} "
-                f"| {r['distinct_scores']} | {r['seconds_per_epoch']:.1f} | {r['peak_rss_mb']:.0f} |"
+                f"| {configuration} | {trainer} | {cell(r, 'dice', 3)} | {cell(r, 'spearman', 3)} "
+                f"| {cell(r, 'e_aurc', 4)} | {cell(r, 'distinct_scores', 0)} | {r['seconds_per_epoch']:.1f} "
+                f"| {r['peak_rss_mb']:.0f} |"
             )
-    missing = [f"{c} {t}" for c in CONFIGURATIONS for t in TRAINERS if t not in results.get(c, {})]
+    missing = [
+        f"{c} {t}" for c in CONFIGURATIONS for t in TRAINERS if "dice" not in results.get(c, {}).get(t, {})
+    ]
     if missing:
         lines += [
             "",
-            f"Not run yet at this budget: {', '.join(missing)} (rerun the command without --report).",
+            f"Not finished at this budget: {', '.join(missing)} (rerun the command without --report).",
         ]
-    lines += ["", "Relation over plain, per configuration:", ""]
+    lines += ["", "Relation over plain, per configuration trained with both:", ""]
     for configuration, by_trainer in results.items():
         if len(by_trainer) < len(TRAINERS):
             continue
         rel, plain = by_trainer["nnUNetTrainerRelation"], by_trainer["nnUNetTrainer"]
+        if "dice" not in rel or "dice" not in plain:
+            time_ratio = rel["seconds_per_epoch"] / plain["seconds_per_epoch"]
+            lines.append(
+                f"- {configuration}: time per epoch {time_ratio:.2f}x, "
+                f"peak memory {rel['peak_rss_mb'] / plain['peak_rss_mb']:.2f}x (scores: not predicted yet)"
+            )
+            continue
         lines.append(
             f"- {configuration}: Dice {rel['dice'] - plain['dice']:+.3f} (target: within 0.01), Spearman "
             f"{rel['spearman']:.3f} vs {plain['spearman']:.3f} (target: above), time per epoch "
@@ -211,11 +231,16 @@ def main() -> None:
     results: dict = {}
     for configuration in args.configurations:
         for trainer in TRAINERS:
-            done = work / "predictions" / f"{trainer}_{configuration}" / "cases.csv"
-            if args.report and not done.is_file():
+            trained = model_folder(work, trainer, configuration) / "fold_0" / "benchmark.json"
+            predicted = work / "predictions" / f"{trainer}_{configuration}" / "cases.csv"
+            if args.report and not trained.is_file():
                 continue
             record = train(work, env, trainer, configuration, args.epochs, args.iterations)
-            rows = predict(work, env, raw, trainer, configuration)
+            rows = (
+                None
+                if args.report and not predicted.is_file()
+                else predict(work, env, raw, trainer, configuration)
+            )
             results.setdefault(configuration, {})[trainer] = summary(rows, record)
             print(configuration, trainer, results[configuration][trainer], flush=True)
     line = (
