@@ -203,9 +203,10 @@ def page(results: dict, epochs: int, iterations: int, command_line: str) -> str:
     lines += [
         "",
         "Time per epoch comes from nnU-Net's own epoch timestamps (training and validation iterations) "
-        "on a CPU shared with other work; with `--configurations` each configuration runs in its own process, "
-        "possibly beside the other, so a time ratio also measures how busy the CPU was, and at one epoch "
-        "it is not a measure of the trainers. nnU-Net's full schedule (both trainers, five folds) needs a GPU.",
+        "on a CPU shared with other work; with `--configurations` each configuration runs in its own "
+        "process, possibly beside the other, so a time ratio also measures how busy the CPU was, and at "
+        "one epoch it is not a measure of the trainers. nnU-Net's full schedule (both trainers, five "
+        "folds) needs a GPU.",
         "",
     ]
     return "\n".join(lines)
