@@ -3,6 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NNUNET_STAMP := $(VENV)/.installed-nnunet
 
 .PHONY: demo test lint clean chromium
 
@@ -18,10 +19,15 @@ $(STAMP): pyproject.toml Makefile
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# nnU-Net v2 for tests/test_nnunet.py (the relation trainer); `make demo` does not need it.
+$(NNUNET_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[nnunet]'
+	touch $(NNUNET_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/relunet demo --out runs/demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium $(NNUNET_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

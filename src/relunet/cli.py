@@ -14,12 +14,14 @@ from typing import Annotated, Any
 import typer
 
 from relunet.errors import guarded
+from relunet.nnunet.commands import nnunet_app
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Relation U-Net: segmentation that says how much to trust each result.",
 )
+app.add_typer(nnunet_app, name="nnunet")
 
 OutDir = Annotated[Path, typer.Option("--out", help="Folder to write to.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
@@ -36,6 +38,9 @@ Tta = Annotated[
 ]
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace the results already in --out (whole, at the end).")
+]
+Mirroring = Annotated[
+    bool, typer.Option(help="nnU-Net model folders: average the mirrored inputs, as nnU-Net predicts.")
 ]
 
 
@@ -173,6 +178,7 @@ def predict(
         Path | None, typer.Option(help="With --engine onnxruntime: this run's `relunet export` file.")
     ] = None,
     tta: Tta = None,
+    mirroring: Mirroring = True,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -184,14 +190,18 @@ def predict(
     With --num-parts P --part-id I, any number of machines each do a share of the cases
     without coordination; `relunet merge OUT` then joins their tables. --engine onnxruntime runs
     the network in ONNX Runtime: the --onnx file, else the model exported on the fly.
+    RUN may also be an nnU-Net model folder (nnUNet_results/DatasetXXX/Trainer__Plans__Config,
+    --fold default 0) and SOURCE a folder in nnU-Net's layout (CASE_0000.nii.gz, ...).
     """
 
     def call() -> None:
         from relunet.data.layouts import index_input
+        from relunet.nnunet.model_folder import is_model_folder
         from relunet.rundir import trained_fold
 
-        trained_fold(run, fold)  # a missing run or input answers before torch loads
-        index_input(source)
+        if not is_model_folder(run):  # a missing run or input answers before torch loads
+            trained_fold(run, fold)
+            index_input(source)
         from rich.console import Console
 
         from relunet.evaluation.decision import Promise
@@ -214,6 +224,7 @@ def predict(
             engine=engine,
             onnx=onnx,
             tta=tta,
+            mirroring=mirroring,
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))
@@ -252,20 +263,29 @@ def calibrate(
         "relation_self_pair"
     ),
     tta: Tta = None,
+    mirroring: Mirroring = True,
     device: Device = "auto",
 ) -> None:
-    """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with."""
+    """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with.
+
+    RUN may also be an nnU-Net model folder: DATA is then its raw dataset (imagesTr/, labelsTr/),
+    and the fold's validation cases of nnU-Net's splits_final.json are used.
+    """
 
     def call() -> None:
         from relunet.data.layouts import index_dataset
+        from relunet.nnunet.model_folder import is_model_folder
         from relunet.rundir import CrossvalFolder, trained_fold
 
-        if not CrossvalFolder(run).is_crossval():  # a missing run or dataset answers before torch loads
-            trained_fold(run, fold)
-        index_dataset(data)
+        if not is_model_folder(run):  # a missing run or dataset answers before torch loads
+            if not CrossvalFolder(run).is_crossval():
+                trained_fold(run, fold)
+            index_dataset(data)
         from relunet.inference.calibrate import calibrate as run_calibrate
 
-        for path in run_calibrate(run, data, fold=fold, method=method, device=device, tta=tta):
+        for path in run_calibrate(
+            run, data, fold=fold, method=method, device=device, tta=tta, mirroring=mirroring
+        ):
             typer.echo(f"calibrated: {path}")
 
     guarded(call)

@@ -20,9 +20,7 @@ DEMO_TRAIN = TrainConfig(epochs=24, samples_per_epoch=640, lr=1e-3, lr_step=8, b
 EASY_BIAS = 3.0
 
 
-def run_demo(
-    out: Path, n_cases: int = 200, device: str = "auto"
-) -> tuple[dict, list[dict], dict[str, Path]]:
+def run_demo(out: Path, n_cases: int = 200, device: str = "auto") -> tuple[dict, list[dict], dict[str, Path]]:
     """Run the whole pipeline on synthetic data in `out`.
 
     Writes `out/data` (images/ + masks/), `out/run` (fold 0 of 4, calibrated on its held-out

@@ -303,7 +303,6 @@ def noise_bound(rate: float, splits: int) -> float:
     return rate + 3 * math.sqrt(rate * (1 - rate) / splits)
 
 
-
 def ltt_procedures(row: dict, n_cal: int, splits: int, starts: tuple[int, ...], risk: float = 0.1) -> dict:
     """Learn-then-Test with fixed-sequence testing from `starts` starting points (δ split evenly).
 

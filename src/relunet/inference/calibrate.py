@@ -26,6 +26,7 @@ from relunet.inference.methods import InferenceMethod, method_for_run
 from relunet.inference.methods import method as method_named
 from relunet.inference.workflows import open_predictor
 from relunet.locks import sole_writer
+from relunet.nnunet.model_folder import is_model_folder
 from relunet.rundir import CrossvalFolder, FoldFolder, RunFolder, trained_fold
 
 #: the column of the per-case tables that holds each method's default score
@@ -43,13 +44,20 @@ def calibrate(
     method: str = "relation_self_pair",
     device: str = "auto",
     tta: str | None = None,
+    mirroring: bool = True,
 ) -> list[Path]:
     """Calibrate a run's fold (or every fold model of a cross-validation folder); files written.
 
     A run's fold is calibrated on the score `relunet predict` gives with the same `tta`; a
-    cross-validation folder on the scores of `method`.
+    cross-validation folder on the scores of `method`. `run` may also be an nnU-Net model folder:
+    its fold's validation cases in nnU-Net's `splits_final.json` are predicted
+    (`relunet.nnunet.workflows.calibration_of`), with or without `mirroring`.
     """
     run = Path(run)
+    if is_model_folder(run):
+        from relunet.nnunet.workflows import calibration_of
+
+        return [_store(*calibration_of(run, Path(data), fold, device, mirroring))]
     if CrossvalFolder(run).is_crossval():
         if tta:
             raise InputError(

@@ -36,6 +36,7 @@ from relunet.inference.prediction_records import (
 from relunet.inference.predictor import Prediction, Predictor, s1s2_map
 from relunet.inference.sharding import CASES_NAME, part_folder_name
 from relunet.inference.writers import write_mask
+from relunet.nnunet.model_folder import is_model_folder
 from relunet.results_folder import check_apart, results_folder
 from relunet.rundir import RunFolder, trained_fold
 from relunet.training.checkpoint import load_model
@@ -98,6 +99,7 @@ def predict_folder(
     engine: str = "torch",
     onnx: Path | None = None,
     tta: str | None = None,
+    mirroring: bool = True,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
@@ -118,8 +120,18 @@ def predict_folder(
     the input's checksum and the model's identity; `prediction.json` the promise and the batch
     check; `disagreement/` the voxels where the union and intersection heads differ. The network
     runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`).
-    Returns the rows of the table.
+    `run` may also be an nnU-Net model folder (`relunet.nnunet.workflows`; `mirroring`: nnU-Net's
+    mirrored test-time averaging). Returns the rows of the table.
     """
+    if is_model_folder(run):
+        if anchors or tta or num_parts != 1 or engine != "torch":
+            raise InputError(
+                f"{run}: an nnU-Net model folder takes no --anchors, --tta, --num-parts or --engine "
+                "(its own mirroring is --mirroring)"
+            )
+        from relunet.nnunet.workflows import predict_model_folder
+
+        return predict_model_folder(run, source, out, fold, device, overwrite, promise, mirroring)
     promise = promise or Promise()
     promise.check()
     if num_parts < 1 or not 0 <= part_id < num_parts:
