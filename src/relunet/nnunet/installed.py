@@ -10,7 +10,7 @@ from relunet.errors import InputError
 
 EXTRA = "pip install -e '.[nnunet]'"
 #: the folder `nnUNet_extTrainer` points at: nnU-Net searches it for trainer classes by name
-TRAINERS_FOLDER = Path(__file__).parent / "trainers"
+TRAINERS_FOLDER = Path(__file__).parent / "ext_trainers"
 
 
 def require_nnunet() -> None:
