@@ -66,6 +66,13 @@ def train(
     ] = None,
     slice_axis: Annotated[int, typer.Option(help="Volume axis cut into 2D slices.")] = 2,
     window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
+    patch_size: Annotated[
+        str | None, typer.Option(help="Train on patches of this size, e.g. '128,128,64'; predict by windows.")
+    ] = None,
+    overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default 0.5).")] = None,
+    cache: Annotated[
+        str | None, typer.Option(help="Training samples in memory, on disk, or auto (default).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Retrain this fold from scratch, replacing its checkpoint.")
@@ -88,7 +95,7 @@ def train(
 
     def call() -> None:
         from relunet.config import DataConfig, ModelConfig, TrainConfig
-        from relunet.data.preprocess import parse_label_sets, parse_window
+        from relunet.data.preprocess import parse_label_sets, parse_patch_size, parse_window
         from relunet.rundir import RunFolder
         from relunet.training.train_workflow import train_fold
 
@@ -108,6 +115,7 @@ def train(
             flips=flips or None,
             augment=augment,
             jitter_identical=jitter_identical or None,
+            cache=cache,
         )
         data_cfg = _given(
             dims=dims,
@@ -116,6 +124,8 @@ def train(
             slice_axis=slice_axis,
             label_sets=parse_label_sets(labels) if labels else None,
             window=parse_window(window) if window else None,
+            patch_size=parse_patch_size(patch_size) if patch_size else None,
+            overlap=overlap,
         )
         train_fold(
             data,
@@ -154,6 +164,10 @@ def predict(
     onnx: Annotated[
         Path | None, typer.Option(help="With --engine onnxruntime: this run's `relunet export` file.")
     ] = None,
+    patch_size: Annotated[
+        str | None, typer.Option(help="3D: sliding windows of this size (default: the run's patch size).")
+    ] = None,
+    overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default: run's).")] = None,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -169,6 +183,7 @@ def predict(
     def call() -> None:
         from rich.console import Console
 
+        from relunet.data.preprocess import parse_patch_size
         from relunet.evaluation.decision import Promise
         from relunet.inference.workflows import predict_folder
         from relunet.reporting.console import cases_table, prediction_lines
@@ -188,6 +203,7 @@ def predict(
             promise=Promise(target_dice, risk, delta, coverage),
             engine=engine,
             onnx=onnx,
+            windows=_given(patch_size=parse_patch_size(patch_size) if patch_size else None, overlap=overlap),
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))

@@ -17,6 +17,7 @@ import numpy as np
 from relunet.data.readers import (
     as_label_map,
     file_kind,
+    nifti_shape,
     read_image2d,
     read_mask2d,
     read_nifti,
@@ -122,6 +123,18 @@ def load_case(files: CaseFiles, labels: tuple[int, ...] | None, with_label: bool
             )
         _check_label_values(files.label, label, labels)
     return Case(files.case_id, image, label, first, fmt, geometry)
+
+
+def case_shape(files: CaseFiles) -> tuple[int, ...]:
+    """The `(C, *S)` shape of a case's image from its headers alone, without reading voxels."""
+    first = files.images[0]
+    if file_kind(first) != "nifti":
+        channels = sum(len(read_image2d(p)) for p in files.images)
+        return (channels, *read_image2d(first).shape[1:])
+    shapes = [nifti_shape(path) for path in files.images]
+    spatial = shapes[0][:3] if len(shapes[0]) > 2 else shapes[0]
+    channels = sum(shape[3] if len(shape) == 4 else 1 for shape in shapes)
+    return (channels, *spatial)
 
 
 def _index_msd(root: Path) -> DatasetIndex:

@@ -70,8 +70,12 @@ class Preprocessor:
 
     def network_shape(self, case: Case) -> tuple[int, ...]:
         """Spatial shape of the case in network space."""
-        if self.image_size is None or len(case.spatial_shape) != 2:
-            return case.spatial_shape
+        return self.shape_in_network(case.spatial_shape)
+
+    def shape_in_network(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
+        """Network-space shape of an image of spatial shape `spatial`."""
+        if self.image_size is None or len(spatial) != 2:
+            return tuple(spatial)
         return (self.image_size, self.image_size)
 
     def image(self, case: Case) -> np.ndarray:
@@ -110,3 +114,12 @@ def parse_window(text: str) -> tuple[float, float]:
     if low >= high:
         raise InputError(f"--window {text!r}: the low end must be below the high end")
     return low, high
+
+
+def parse_patch_size(text: str) -> tuple[int, ...]:
+    """Parse "128,128,64" (3D) or "256,256" (2D) into whole sizes."""
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--patch-size {text!r}: give whole sizes, e.g. '128,128,64'") from None
+    return sizes

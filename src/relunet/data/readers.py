@@ -65,6 +65,16 @@ def read_nifti(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     return data, {"affine": img.affine, "header": header}
 
 
+def nifti_shape(path: Path) -> tuple[int, ...]:
+    """The voxel array shape a NIfTI header declares (`(X, Y, Z)` or `(X, Y, Z, C)`), voxels unread."""
+    _require_file(path)
+    try:
+        with _quiet_nibabel():
+            return tuple(int(n) for n in nib.load(str(path)).header.get_data_shape())
+    except Exception as err:  # nibabel, gzip and zlib raise many types for a damaged file
+        raise _unreadable_nifti(path, err) from err
+
+
 def read_image2d(path: Path) -> np.ndarray:
     """Return a 2D picture as `(C, H, W)`, C = 1 (gray) or 3 (colour), in its stored range.
 

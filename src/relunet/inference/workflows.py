@@ -12,8 +12,9 @@ from rich.progress import Progress
 
 from relunet.atomic import write_csv, write_json
 from relunet.confidence import disagreement
-from relunet.config import RunConfig
+from relunet.config import RunConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset, index_input
+from relunet.data.patches import check_patch_size
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
 from relunet.device import resolve_device
@@ -37,6 +38,7 @@ from relunet.inference.prediction_records import (
 from relunet.inference.predictor import Prediction, Predictor, s1s2_map
 from relunet.inference.writers import write_mask
 from relunet.locks import sole_writer
+from relunet.nets import size_multiple
 from relunet.results_folder import check_apart, results_folder
 from relunet.rundir import CHECKPOINT_NAME, FoldFolder, RunFolder, fold_name
 from relunet.training.checkpoint import load_model
@@ -70,15 +72,21 @@ def open_predictor(
     mc_samples: int = 20,
     engine: str = "torch",
     onnx: Path | None = None,
+    windows: dict[str, object] | None = None,
 ) -> tuple[Predictor, int]:
     """Load a fold's model; returns the predictor and the fold number.
 
     `engine` "onnxruntime" runs the network in ONNX Runtime on the CPU (`onnx_engine.open_engine`):
-    the file `onnx` if given, else the model exported in memory.
+    the file `onnx` if given, else the model exported in memory. `windows` ("patch_size",
+    "overlap") replaces the run's sliding-window settings.
     """
     check_engine(engine, onnx, device)
     folder = trained_fold(run, fold)
     model, config = load_model(folder.checkpoint)
+    if windows:
+        config = config.with_overrides(data=windows)
+        check_ranges(config)
+        check_patch_size(config.data.patch_size, size_multiple(config.model))
     if engine == "onnxruntime":
         network = open_engine(model, config, file_sha256(folder.checkpoint), onnx)
         predictor = Predictor(network, config, torch.device("cpu"), mc_samples=mc_samples)
@@ -116,6 +124,7 @@ def predict_folder(
     promise: Promise | None = None,
     engine: str = "torch",
     onnx: Path | None = None,
+    windows: dict[str, object] | None = None,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
@@ -134,8 +143,8 @@ def predict_folder(
     the batch is compared with the calibration cases. Per case, `cases/<id>.json` holds the row,
     the input's checksum and the model's identity; `prediction.json` the promise and the batch
     check; `disagreement/` the voxels where the union and intersection heads differ. The network
-    runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`).
-    Returns the rows of the table.
+    runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`), by
+    sliding windows where the run or `windows` gives a 3D patch size. Returns the rows of the table.
     """
     promise = promise or Promise()
     promise.check()
@@ -145,7 +154,7 @@ def predict_folder(
         raise InputError(f"--anchor-source {anchor_source}: choose train or test")
     if anchors < 0 or mc_samples < 1:
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
-    predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
+    predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx, windows)
     folder = trained_fold(run, fold_number)
     model = ModelIdentity.of(folder, predictor.config.model.kind, engine, onnx)
     wrapper = method(f"anchors_{anchor_source}", anchors) if anchors else own_method(model.kind, mc_samples)
