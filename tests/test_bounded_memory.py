@@ -175,3 +175,30 @@ def test_sliding_windows_cover_a_volume_larger_than_one_window():
     assert {m.shape for m in prediction.maps.values()} == {(1, 70, 40, 33)}
     assert all(np.isfinite(m).all() and (m > 0).all() for m in prediction.maps.values())
     assert 0 <= prediction.confidence <= 1
+
+
+def test_a_resampled_run_writes_masks_in_the_input_geometry(tmp_path):
+    import nibabel as nib
+
+    data = write_msd(tmp_path / "msd", n_cases=4, shape=(24, 28, 20))
+    run, out = tmp_path / "run", tmp_path / "pred"
+    cli = CliRunner()
+    args = ["--dims", "3", "--spacing", "3,3,4", "--folds", "2", "--epochs", "1"]
+    args += ["--samples-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
+    result = cli.invoke(app, ["train", str(data), "--out", str(run), *args])
+    assert result.exit_code == 0, result.output
+    source = data / "imagesTr" / "case_000.nii.gz"
+    result = cli.invoke(app, ["predict", str(run), str(source), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    mask, image = nib.load(out / "masks" / "case_000.nii.gz"), nib.load(source)
+    assert mask.shape == image.shape and np.allclose(mask.affine, image.affine)
+    prep = Preprocessor(((1, 2),), spacing=(3.0, 3.0, 4.0))
+    case = load_cases(index_dataset(data))[0]
+    assert prep.image(case).shape == (1, 12, 14, 10)
+    assert prep.restore(np.zeros((1, 12, 14, 10), np.float32), case).shape == (1, 24, 28, 20)
+
+
+def test_spacing_auto_is_the_median_voxel_size(tmp_path):
+    from relunet.data.layouts import median_spacing
+
+    assert median_spacing(index_dataset(write_msd(tmp_path / "msd", n_cases=3))) == (1.5, 1.5, 2.0)

@@ -70,6 +70,9 @@ def train(
         str | None, typer.Option(help="Train on patches of this size, e.g. '128,128,64'; predict by windows.")
     ] = None,
     overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default 0.5).")] = None,
+    spacing: Annotated[
+        str | None, typer.Option(help="Resample volumes to this voxel size, 'x,y,z' or 'auto' (median).")
+    ] = None,
     cache: Annotated[
         str | None, typer.Option(help="Training samples in memory, on disk, or auto (default).")
     ] = None,
@@ -95,7 +98,7 @@ def train(
 
     def call() -> None:
         from relunet.config import DataConfig, ModelConfig, TrainConfig
-        from relunet.data.preprocess import parse_label_sets, parse_patch_size, parse_window
+        from relunet.data.preprocess import parse_label_sets, parse_patch_size, parse_spacing, parse_window
         from relunet.rundir import RunFolder
         from relunet.training.train_workflow import train_fold
 
@@ -126,6 +129,7 @@ def train(
             window=parse_window(window) if window else None,
             patch_size=parse_patch_size(patch_size) if patch_size else None,
             overlap=overlap,
+            spacing=parse_spacing(spacing) if spacing else None,
         )
         train_fold(
             data,

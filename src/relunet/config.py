@@ -69,6 +69,8 @@ class DataConfig:
         patch_size: train on crops of this spatial size (foreground-oversampled) and predict by
             sliding windows of it; None trains and predicts on whole samples.
         overlap: share of a window its neighbours overlap in sliding-window prediction.
+        spacing: voxel size (per axis, as the NIfTI header's) volumes are resampled to before
+            the network, and masks resampled back from; None keeps each volume's own grid.
     """
 
     path: str = ""
@@ -81,6 +83,7 @@ class DataConfig:
     split_seed: int = 0
     patch_size: tuple[int, ...] | None = None
     overlap: float = 0.5
+    spacing: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,13 @@ def check_ranges(config: RunConfig) -> None:
             data.patch_size,
             data.patch_size is None or (len(data.patch_size) == data.dims and min(data.patch_size) >= 8),
             f"{data.dims} sizes of at least 8, e.g. {','.join(['96'] * data.dims)}",
+        ),
+        (
+            "--spacing",
+            data.spacing,
+            data.spacing is None
+            or (data.spacing == "auto" or (len(data.spacing) == 3 and min(data.spacing) > 0)),
+            "auto or three positive voxel sizes, e.g. 0.8,0.8,1.5",
         ),
         ("--overlap", data.overlap, 0 <= data.overlap < 1, "a share from 0 to below 1, e.g. 0.5"),
         ("--cache", train.cache, train.cache in CACHES, f"one of {', '.join(CACHES)}"),

@@ -53,10 +53,12 @@ def plan_training_set(config: RunConfig, index: DatasetIndex, multiple: int) -> 
     Raises `InputError` (one line: how much, and which option lowers it) where it would not fit.
     """
     data, train = config.data, config.train
-    shapes = [case_shape(files) for files in index.cases]
+    headers = [case_shape(files) for files in index.cases]
+    shapes = [shape for shape, _ in headers]
     check_consistent([(files.images[0], shape) for files, shape in zip(index.cases, shapes, strict=True)])
     prep = Preprocessor.of(data)
-    samples = [_sample_shape(prep.shape_in_network(s[1:]), data.dims, data.slice_axis) for s in shapes]
+    shapes = [(s[0], *prep.shape_in_network(s[1:], zooms)) for s, zooms in headers]
+    samples = [_sample_shape(s[1:], data.dims, data.slice_axis) for s in shapes]
     padded = padded_shape(tuple(np.max([shape for shape, _ in samples], axis=0)), multiple)
     step_shape = data.patch_size or padded
     step = training_step_bytes(config.model, step_shape, train.batch_size)

@@ -18,7 +18,7 @@ from relunet.config import (
     default_augment,
     save_config,
 )
-from relunet.data.layouts import DatasetIndex, index_dataset, load_case
+from relunet.data.layouts import DatasetIndex, index_dataset, load_case, median_spacing
 from relunet.data.pairing import POLICIES
 from relunet.data.patches import check_patch_size
 from relunet.data.preprocess import Preprocessor, binary_label_sets
@@ -61,9 +61,9 @@ def train_fold(
     compute = resolve_device(device)
     with distributed(compute) as ranks:
         index = index_dataset(data)
-        first = load_case(index.cases[0], index.labels)
-        config = _run_config(index, first.image.shape[0], data, model, data_cfg, train)
-        _check_settings(config, first.image.ndim - 1, fold, index.root)
+        channels, *spatial = load_case(index.cases[0], index.labels).image.shape
+        config = _run_config(index, channels, data, model, data_cfg, train)
+        _check_settings(config, len(spatial), fold, index.root)
         multiple = size_multiple(config.model)
         check_patch_size(config.data.patch_size, multiple)
         plan = plan_training_set(config, index, multiple)
@@ -141,6 +141,8 @@ def _run_config(
         model or ModelConfig(), replace(data_cfg or DataConfig(), path=str(data)), train or TrainConfig()
     )
     check_ranges(config)
+    if config.data.spacing == "auto":
+        config = config.with_overrides(data={"spacing": median_spacing(index)})
     label_sets = config.data.label_sets or binary_label_sets(index.labels)
     augment = default_augment(config.model.kind) if config.train.augment is None else config.train.augment
     config = config.with_overrides(
