@@ -177,8 +177,12 @@ def test_sliding_windows_cover_a_volume_larger_than_one_window():
     assert 0 <= prediction.confidence <= 1
 
 
-def test_a_resampled_run_writes_masks_in_the_input_geometry(tmp_path):
+def test_a_resampled_run_writes_masks_in_the_input_geometry_and_refuses_a_volume_too_big(
+    tmp_path, monkeypatch
+):
     import nibabel as nib
+
+    import relunet.memory_estimate as memory
 
     data = write_msd(tmp_path / "msd", n_cases=4, shape=(24, 28, 20))
     run, out = tmp_path / "run", tmp_path / "pred"
@@ -192,6 +196,13 @@ def test_a_resampled_run_writes_masks_in_the_input_geometry(tmp_path):
     assert result.exit_code == 0, result.output
     mask, image = nib.load(out / "masks" / "case_000.nii.gz"), nib.load(source)
     assert mask.shape == image.shape and np.allclose(mask.affine, image.affine)
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 600_000_000)
+    refused_out = tmp_path / "refused"
+    result = cli.invoke(app, ["predict", str(run), str(source), "--out", str(refused_out), "--device", "cpu"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "predicting a whole" in result.stderr and "--patch-size" in result.stderr
+    assert not refused_out.exists()
     prep = Preprocessor(((1, 2),), spacing=(3.0, 3.0, 4.0))
     case = load_cases(index_dataset(data))[0]
     assert prep.image(case).shape == (1, 12, 14, 10)
