@@ -12,8 +12,9 @@ peak resident memory is read from the kernel (`os.wait4`):
 
 training at each dataset size, so that the memory can be seen not to grow with the number of
 cases. Each training also fills its run's disk cache (every case read and preprocessed once): its
-time includes that. Prediction runs with the largest size's models. Finished steps are kept in
-`--work`/rows.jsonl: rerunning with the same `--work` resumes after the last finished step.
+time includes that. Prediction runs with the smallest size's models; steps that do not depend on
+each other run side by side. Finished steps are kept in `--work`/rows.jsonl: rerunning with the
+same `--work` resumes after the last finished step.
 Writes docs/scale.json and the "scale" section of docs/performance.md; deletes the dataset and the
 runs afterwards unless `--keep`. The machine's load average is recorded: on a shared machine the
 times are inflated, the memory is what the targets are about.
@@ -27,13 +28,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from speed import DOCS, ROOT, _cores, _cpu_name, replace_section
 
+from relunet.atomic import atomic_path
 from relunet.errors import InputError, guarded
 
 COMMAND = "nice -n 10 python benchmarks/scale.py"
@@ -81,8 +85,9 @@ def write_dataset(work: Path, n_cases: int, shape: tuple[int, int, int]) -> Path
         if not label_file.is_file():
             image, label = ct_volume(np.random.default_rng(distinct), shape)
             affine = np.diag([0.8, 0.8, 1.5, 1.0])
-            nib.save(nib.Nifti1Image(image, affine), image_file)
-            nib.save(nib.Nifti1Image(label, affine), label_file)
+            for array, path in ((image, image_file), (label, label_file)):
+                with atomic_path(path) as tmp:
+                    nib.save(nib.Nifti1Image(array, affine), tmp)
         name = f"ct_{i:03d}.nii.gz"
         for source, sub in ((image_file, "imagesTr"), (label_file, "labelsTr")):
             link = root / sub / name
@@ -110,46 +115,65 @@ def measured(args: list[str]) -> dict:
 
 
 def measure(work: Path, sizes: list[int], shape: tuple[int, int, int]) -> list[dict]:
-    """The rows of the table: training at each dataset size, prediction with the largest size's models.
+    """The rows of the table: training at each dataset size, prediction with the smallest size's models.
 
-    Each finished row is kept in `work/rows.jsonl`; a rerun with the same `--work` skips it.
+    The steps run side by side where they do not depend on each other (each model's prediction
+    after its training), which shortens the wall time on a machine shared with other jobs and leaves
+    each process's peak memory its own. Each finished row is kept in `work/rows.jsonl`; a rerun with
+    the same `--work` skips it.
     """
     done_path = work / "rows.jsonl"
     rows = [json.loads(line) for line in done_path.read_text().splitlines()] if done_path.is_file() else []
+    datasets = {n: write_dataset(work, n, shape) for n in sizes}
+    one = datasets[min(sizes)] / "imagesTr" / "ct_000.nii.gz"
+    chains = []
     for n in sizes:
-        data = write_dataset(work, n, shape)
-        one = data / "imagesTr" / "ct_000.nii.gz"
         runs = {"2D": work / f"run2d_n{n}", "3D": work / f"run3d_n{n}"}
-        steps = [
-            (
-                f"train {' '.join(TRAIN_2D[:2])}, one epoch",
-                ["train", data, "--out", runs["2D"], *TRAIN_2D, *COMMON],
-            ),
-            (
-                f"train {' '.join(TRAIN_3D[:4])}, one epoch",
-                ["train", data, "--out", runs["3D"], *TRAIN_3D, *COMMON],
-            ),
-        ]
-        if n == max(sizes):
-            steps += [
-                ("predict one volume, 2D model", ["predict", runs["2D"], one, "--out", work / "pred2d"]),
-                (
-                    f"predict one volume, 3D model, windows {' '.join(PREDICT_3D)}",
-                    ["predict", runs["3D"], one, "--out", work / "pred3d", *PREDICT_3D],
-                ),
-            ]
-        for what, args in steps:
+        train_2d = (
+            n,
+            f"train {' '.join(TRAIN_2D[:2])}, one epoch",
+            ["train", datasets[n], "--out", runs["2D"], *TRAIN_2D],
+        )
+        train_3d = (
+            n,
+            f"train {' '.join(TRAIN_3D[:4])}, one epoch",
+            ["train", datasets[n], "--out", runs["3D"], *TRAIN_3D],
+        )
+        if n != min(sizes):
+            chains += [[train_2d], [train_3d]]
+            continue
+        predict_2d = (
+            n,
+            "predict one volume, 2D model",
+            ["predict", runs["2D"], one, "--out", work / "pred2d"],
+        )
+        predict_3d = (
+            n,
+            f"predict one volume, 3D model, windows {' '.join(PREDICT_3D)}",
+            ["predict", runs["3D"], one, "--out", work / "pred3d", *PREDICT_3D],
+        )
+        chains += [[train_2d, predict_2d], [train_3d, predict_3d]]
+    lock = threading.Lock()
+
+    def run_chain(chain: list[tuple]) -> None:
+        for n, what, args in chain:
             if any(r["cases"] == n and r["step"] == what for r in rows):
                 continue
-            before = os.getloadavg()[0]
             command = [*map(str, args), *(COMMON if args[0] == "train" else []), *DEVICE]
-            row = {"cases": n, "step": what, "load_before": before, **measured(command)}
+            row = {"cases": n, "step": what, "load_before": os.getloadavg()[0], **measured(command)}
             row["load_after"] = os.getloadavg()[0]
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-            with done_path.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-    return rows
+            if args[0] == "train":
+                row["cache_gb"] = sum(p.stat().st_size for p in Path(args[3], "cache").rglob("*")) / 1e9
+            with lock:
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                with done_path.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+
+    with ThreadPoolExecutor(len(chains)) as pool:
+        list(pool.map(run_chain, chains))
+    order = [what for chain in chains for _, what, _ in chain]
+    return sorted(rows, key=lambda r: (r["step"].startswith("predict"), r["cases"], order.index(r["step"])))
 
 
 def render(result: dict) -> str:
@@ -164,17 +188,19 @@ def render(result: dict) -> str:
         "process; peak resident memory from the kernel. Training: "
         f"`{' '.join(TRAIN_2D)}` and `{' '.join(TRAIN_3D)}`, with `{' '.join(COMMON)}`; samples "
         "are read from the run's disk cache, which each training fills (its time includes reading and "
-        "preprocessing every case once). Prediction: one whole volume with the models of the largest "
-        "size, self-pair, masks and tables written; the 3D model by sliding windows.",
+        "preprocessing every case once). Prediction: one whole volume with the models of the smallest "
+        "size, self-pair, masks and tables written; the 3D model by sliding windows. Steps that do not "
+        "depend on each other ran side by side.",
         "",
-        "| cases | step | peak RSS | seconds | load average (before, after) |",
-        "| ---: | --- | ---: | ---: | --- |",
+        "| cases | step | peak RSS | seconds | disk cache | load average (before, after) |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for row in result["rows"]:
         status = "" if row["exit"] == 0 else f" (failed: {row.get('error', '')})"
+        cache = f"{row['cache_gb']:.1f} GB" if "cache_gb" in row else ""
         lines.append(
             f"| {row['cases']} | {row['step']}{status} | {row['peak_rss_mb']:.0f} MB | "
-            f"{row['seconds']:.0f} | {row['load_before']:.1f}, {row['load_after']:.1f} |"
+            f"{row['seconds']:.0f} | {cache} | {row['load_before']:.1f}, {row['load_after']:.1f} |"
         )
     lines += [
         "",

@@ -47,12 +47,12 @@ def available_bytes() -> int:
 def activation_bytes_per_voxel(model: ModelConfig) -> float:
     """Bytes of all layer outputs of one forward pass per input voxel (per pair for a Relation U-Net).
 
-    Measured on a probe input of four times the model's size multiple per side.
+    Measured on the smallest input the model takes: twice its size multiple per side.
     """
     from relunet.nets import build_model, size_multiple
 
     network = build_model(model).eval()
-    side = 4 * size_multiple(model)
+    side = 2 * size_multiple(model)
     shape = (1, model.in_channels, *[side] * model.spatial_dims)
     total = [0]
 
