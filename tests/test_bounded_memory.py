@@ -213,3 +213,14 @@ def test_spacing_auto_is_the_median_voxel_size(tmp_path):
     from relunet.data.layouts import median_spacing
 
     assert median_spacing(index_dataset(write_msd(tmp_path / "msd", n_cases=3))) == (1.5, 1.5, 2.0)
+
+
+def test_a_class_no_mask_holds_is_refused_from_the_disk_cache_with_nothing_written(tmp_path):
+    labels = {"0": "background", "1": "a", "2": "b", "3": "never"}
+    data = write_msd(tmp_path / "msd", n_cases=3, labels=labels)
+    out = tmp_path / "run"
+    args = ["train", str(data), "--out", str(out), "--labels", "3", "--cache", "disk", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "label 3" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()

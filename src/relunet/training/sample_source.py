@@ -96,8 +96,9 @@ class StreamedSource:
         self.entries: dict[str, CachedCase] = {}
 
     def fill(self, index: DatasetIndex) -> None:
-        """Cache every case of `index`; on bad input, remove a cache folder this call created."""
-        created = not self.cache.folder.exists()
+        """Cache every case of `index`; on bad input, remove the folders this call created."""
+        folder = self.cache.folder
+        created = [path for path in (folder.parent.parent, folder.parent, folder) if not path.exists()]
         try:
             for files in index.cases:
                 self.entries[files.case_id] = self.cache.entry(files, index.labels)
@@ -105,7 +106,7 @@ class StreamedSource:
             check_classes_present(index, self.config.data.label_sets, present)
         except InputError:
             if created:
-                shutil.rmtree(self.cache.folder, ignore_errors=True)
+                shutil.rmtree(created[0], ignore_errors=True)
             raise
 
     def training_set(self, case_ids: list[str], multiple: int) -> StreamedSet:
