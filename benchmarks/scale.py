@@ -1,6 +1,6 @@
 """Peak memory and time of `train` and `predict` on full-size CT-like volumes, at two dataset sizes.
 
-    nice -n 10 python benchmarks/scale.py [--sizes 3,12] [--shape 512,512,300] [--work .scale]
+    nice -n 10 python benchmarks/scale.py [--sizes 3,6] [--shape 512,512,300] [--work .scale]
 
 Writes a synthetic MSD dataset of CT-like volumes (int16 HU, a body, a liver-like organ with a
 lesion; `.nii.gz`) under `--work` (git-ignored), then runs, each as its own `relunet` process whose
@@ -41,9 +41,11 @@ from relunet.atomic import atomic_path
 from relunet.errors import InputError, guarded
 
 COMMAND = "nice -n 10 python benchmarks/scale.py"
-TRAIN_2D = ["--dims", "2", "--batch-size", "4", "--samples-per-epoch", "4"]
-TRAIN_3D = ["--dims", "3", "--patch-size", "96,96,96", "--batch-size", "1", "--samples-per-epoch", "2"]
-PREDICT_3D = ["--patch-size", "128,128,128", "--overlap", "0.25"]
+#: `--cache disk`: `auto` would hold a few CT volumes in memory where they fit (3 take 5 GB)
+TRAIN_2D = ["--dims", "2", "--cache", "disk", "--batch-size", "4", "--samples-per-epoch", "4"]
+TRAIN_3D = ["--dims", "3", "--patch-size", "96,96,96", "--cache", "disk", "--batch-size", "1"]
+TRAIN_3D += ["--samples-per-epoch", "2"]
+PREDICT_3D = ["--overlap", "0.25"]
 DEVICE = ["--device", "cpu"]
 COMMON = ["--epochs", "1", "--folds", "3", "--window", "-100,400"]
 #: volumes written with distinct content; the others repeat them under new names
@@ -212,7 +214,7 @@ def render(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="3,12", help="Dataset sizes (cases), comma-separated.")
+    parser.add_argument("--sizes", default="3,6", help="Dataset sizes (cases), comma-separated.")
     parser.add_argument("--shape", default="512,512,300", help="Volume shape.")
     parser.add_argument("--work", type=Path, default=ROOT / ".scale")
     parser.add_argument("--keep", action="store_true", help="Keep the dataset and the runs.")

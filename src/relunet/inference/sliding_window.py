@@ -38,10 +38,13 @@ def sliding_window_maps(
     shape = tuple(sample.shape[2:])
     padded = tuple(max(s, w) for s, w in zip(shape, window, strict=True))
     inputs = torch.from_numpy(pad_to(sample, padded))
+    heads: dict[str, int] = {}
 
-    def run(windows: torch.Tensor) -> dict[str, torch.Tensor]:
-        depth = np.full(len(windows), 0.5)
-        return {head: prob.float() for head, prob in batch_fn(windows, depth).items()}
+    def run(windows: torch.Tensor) -> torch.Tensor:
+        """The heads' maps stacked on the channel axis: MONAI keeps one weight map per output."""
+        maps = batch_fn(windows, np.full(len(windows), 0.5))
+        heads.update({head: prob.shape[1] for head, prob in maps.items()})
+        return torch.cat([prob.float() for prob in maps.values()], dim=1)
 
     with torch.inference_mode(), autocast(device, amp):
         stitched = sliding_window_inference(
@@ -54,7 +57,8 @@ def sliding_window_maps(
             sw_device=device,
             device=torch.device("cpu"),
         )
-    return {head: crop_to(maps.numpy(), shape) for head, maps in stitched.items()}
+    parts = torch.as_tensor(stitched).split(list(heads.values()), dim=1)
+    return {head: crop_to(part.numpy(), shape) for head, part in zip(heads, parts, strict=True)}
 
 
 def paired_inputs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
