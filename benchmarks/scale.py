@@ -219,6 +219,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / ".scale")
     parser.add_argument("--keep", action="store_true", help="Keep the dataset and the runs.")
     parser.add_argument("--out", type=Path, default=DOCS)
+    parser.add_argument(
+        "--render-only", action="store_true", help="Write the page from --work/rows.jsonl, running nothing."
+    )
     args = parser.parse_args()
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -232,11 +235,15 @@ def main() -> None:
     from relunet.atomic import write_json, write_text
 
     try:
-        rows = measure(args.work, sizes, shape)
+        if args.render_only:
+            lines = (args.work / "rows.jsonl").read_text().splitlines()
+            rows = sorted(map(json.loads, lines), key=lambda r: (r["step"].startswith("predict"), r["cases"]))
+        else:
+            rows = measure(args.work, sizes, shape)
         on_disk = sum(p.stat().st_size for p in (args.work / "files").iterdir())
         on_disk *= max(sizes) / min(max(sizes), DISTINCT)
     finally:
-        if not args.keep:
+        if not (args.keep or args.render_only):
             shutil.rmtree(args.work, ignore_errors=True)
     result = {
         "machine": f"{_cpu_name()}, {_cores()} cores",
