@@ -171,14 +171,16 @@ class Predictor:
         inputs = torch.from_numpy(pad_to(samples, shape))
         if self.device.type == "cuda":
             inputs = inputs.pin_memory()
-        outputs: dict[str, list[np.ndarray]] = {}
+        outputs: dict[str, np.ndarray] = {}
         with torch.inference_mode(), autocast(self.device, self.amp):
             for begin in range(0, len(inputs), batch_size):
                 index = np.arange(begin, min(begin + batch_size, len(inputs)))
                 batch = inputs[begin : begin + batch_size].to(self.device, non_blocking=True)
                 for head, prob in batch_fn(batch, index / max(len(inputs) - 1, 1)).items():
-                    outputs.setdefault(head, []).append(prob.float().cpu().numpy())
-        stacked = {head: crop_to(np.concatenate(parts), samples.shape[2:]) for head, parts in outputs.items()}
+                    if head not in outputs:  # filled batch by batch: no second copy of the maps
+                        outputs[head] = np.empty((len(inputs), *prob.shape[1:]), np.float32)
+                    outputs[head][begin : begin + len(index)] = prob.float().cpu().numpy()
+        stacked = {head: crop_to(maps, samples.shape[2:]) for head, maps in outputs.items()}
         return self._in_case_geometry(case, stacked)
 
     @property
