@@ -39,7 +39,7 @@ run it again. The shared design page (DESIGN.md) gives the direction; this page 
 | `evaluation/` | metrics, per-case tables, summaries, calibration and risk control; arrays and files only |
 | `reporting/` | tables, figures (the only matplotlib user), the report page, the review page |
 | `analysis/` | paired Dice, fitted cut-off, review promise, batch shift; the `benchmarks/` scripts call it |
-| `nnunet/` | the Relation nnU-Net trainer (`nnUNet_extTrainer`) and predict / calibrate on nnU-Net model folders; the only room that imports nnunetv2, optional |
+| `nnunet/` | the Relation nnU-Net trainer and relunet's verbs on nnU-Net model folders (optional) |
 | `crossval.py` | scheduling of folds and methods |
 | `cli.py` | typer verbs only; each calls one library function |
 

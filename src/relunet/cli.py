@@ -79,6 +79,16 @@ def train(
     ] = None,
     slice_axis: Annotated[int, typer.Option(help="Volume axis cut into 2D slices.")] = 2,
     window: Annotated[str | None, typer.Option(help="Intensity window, e.g. '-100,400' (CT).")] = None,
+    patch_size: Annotated[
+        str | None, typer.Option(help="Train on patches of this size, e.g. '128,128,64'; predict by windows.")
+    ] = None,
+    overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default 0.5).")] = None,
+    spacing: Annotated[
+        str | None, typer.Option(help="Resample volumes to this voxel size, 'x,y,z' or 'auto' (median).")
+    ] = None,
+    cache: Annotated[
+        str | None, typer.Option(help="Training samples in memory, on disk, or auto (default).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed run from its checkpoint.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Retrain this fold from scratch, replacing its checkpoint.")
@@ -102,7 +112,7 @@ def train(
     def call() -> None:
         from relunet.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_ranges
         from relunet.data.layouts import index_dataset
-        from relunet.data.preprocess import parse_label_sets, parse_window
+        from relunet.data.preprocess import parse_label_sets, parse_patch_size, parse_spacing, parse_window
         from relunet.rundir import RunFolder
 
         train_cfg = _given(
@@ -121,6 +131,7 @@ def train(
             flips=flips or None,
             augment=augment,
             jitter_identical=jitter_identical or None,
+            cache=cache,
         )
         data_cfg = _given(
             dims=dims,
@@ -129,6 +140,9 @@ def train(
             slice_axis=slice_axis,
             label_sets=parse_label_sets(labels) if labels else None,
             window=parse_window(window) if window else None,
+            patch_size=parse_patch_size(patch_size) if patch_size else None,
+            overlap=overlap,
+            spacing=parse_spacing(spacing) if spacing else None,
         )
         config = RunConfig(
             ModelConfig(kind=model, backbone=backbone, segmentation=segmentation, features=_widths(features)),
@@ -179,6 +193,10 @@ def predict(
     ] = None,
     tta: Tta = None,
     mirroring: Mirroring = True,
+    patch_size: Annotated[
+        str | None, typer.Option(help="3D: sliding windows of this size (default: the run's patch size).")
+    ] = None,
+    overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default: run's).")] = None,
     overwrite: Overwrite = False,
     device: Device = "auto",
 ) -> None:
@@ -204,6 +222,7 @@ def predict(
             index_input(source)
         from rich.console import Console
 
+        from relunet.data.preprocess import parse_patch_size
         from relunet.evaluation.decision import Promise
         from relunet.inference.workflows import predict_folder
         from relunet.reporting.console import cases_table, prediction_lines
@@ -225,6 +244,7 @@ def predict(
             onnx=onnx,
             tta=tta,
             mirroring=mirroring,
+            windows=_given(patch_size=parse_patch_size(patch_size) if patch_size else None, overlap=overlap),
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))

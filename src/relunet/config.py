@@ -22,6 +22,8 @@ LOSSES = ("bce_dice", "bce")
 #: what a Relation U-Net's self-pair delivers as the segmentation: its `seg_a` head, or "s1s2", the
 #: mean of its `seg_a` and `seg_b` maps thresholded at 0.5 (the paper's (s1+s2)/2)
 SEGMENTATIONS = ("seg_a", "s1s2")
+#: where training samples live, see `TrainConfig.cache`
+CACHES = ("auto", "memory", "disk")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class DataConfig:
         window: intensity window `(low, high)` clipped before normalisation (CT), or None.
         folds: number of cross-validation folds.
         split_seed: seed of the k-fold split.
+        patch_size: train on crops of this spatial size (foreground-oversampled) and predict by
+            sliding windows of it; None trains and predicts on whole samples.
+        overlap: share of a window its neighbours overlap in sliding-window prediction.
+        spacing: voxel size (per axis, as the NIfTI header's) volumes are resampled to before
+            the network, and masks resampled back from; None keeps each volume's own grid.
     """
 
     path: str = ""
@@ -75,6 +82,9 @@ class DataConfig:
     window: tuple[float, float] | None = None
     folds: int = 5
     split_seed: int = 0
+    patch_size: tuple[int, ...] | None = None
+    overlap: float = 0.5
+    spacing: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,10 @@ class TrainConfig:
         jitter_identical: augment the two inputs of an identical pair apart, so that the
             union and intersection heads learn near-identical pairs whose masks differ a little
             (with `augment` or `flips`); False keeps them identical.
+        cache: where the training samples live: "memory" (one padded tensor, the fastest),
+            "disk" (preprocessed once into the run folder, read a batch at a time: memory that
+            does not grow with the number of cases) or "auto" (memory where the set fits easily
+            and no patches are cut, else disk). Both give the same batches.
     """
 
     epochs: int = 100
@@ -130,6 +144,7 @@ class TrainConfig:
     flips: bool = False
     augment: bool | None = None
     jitter_identical: bool = False
+    cache: str = "auto"
 
 
 #: settings whose default changed when they were added: what a config without them did
@@ -241,6 +256,21 @@ def check_ranges(config: RunConfig) -> None:
             data.window is None or data.window[0] < data.window[1],
             "low,high with low < high",
         ),
+        (
+            "--patch-size",
+            data.patch_size,
+            data.patch_size is None or (len(data.patch_size) == data.dims and min(data.patch_size) >= 8),
+            f"{data.dims} sizes of at least 8, e.g. {','.join(['96'] * data.dims)}",
+        ),
+        (
+            "--spacing",
+            data.spacing,
+            data.spacing is None
+            or (data.spacing == "auto" or (len(data.spacing) == 3 and min(data.spacing) > 0)),
+            "auto or three positive voxel sizes, e.g. 0.8,0.8,1.5",
+        ),
+        ("--overlap", data.overlap, 0 <= data.overlap < 1, "a share from 0 to below 1, e.g. 0.5"),
+        ("--cache", train.cache, train.cache in CACHES, f"one of {', '.join(CACHES)}"),
         ("head_dropout", model.head_dropout, 0 <= model.head_dropout < 1, "a probability in [0, 1)"),
     ]
     for option, value, ok, wanted in rules:

@@ -28,6 +28,7 @@ PREDICTIONS_DIR = "predictions"
 MODELS_DIR = "models"
 METHODS_DIR = "methods"
 FOLD_PREFIX = "fold_"
+SAMPLE_CACHE_DIR = "cache"
 
 
 def fold_name(fold: int | str) -> str:
@@ -107,6 +108,11 @@ class RunFolder:
     def config_lock(self) -> Path:
         """Held while the run-wide files (config, splits) are checked and written."""
         return self.path / CONFIG_LOCK
+
+    @property
+    def sample_cache(self) -> Path:
+        """Preprocessed training samples read from disk (`relunet.data.sample_cache`)."""
+        return self.path / SAMPLE_CACHE_DIR
 
     def fold(self, fold: int) -> FoldFolder:
         """Fold `fold`'s folder (trained or not)."""

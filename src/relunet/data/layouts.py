@@ -17,6 +17,7 @@ import numpy as np
 from relunet.data.readers import (
     as_label_map,
     file_kind,
+    nifti_shape,
     read_image2d,
     read_mask2d,
     read_nifti,
@@ -122,6 +123,26 @@ def load_case(files: CaseFiles, labels: tuple[int, ...] | None, with_label: bool
             )
         _check_label_values(files.label, label, labels)
     return Case(files.case_id, image, label, first, fmt, geometry)
+
+
+def case_shape(files: CaseFiles) -> tuple[tuple[int, ...], tuple[float, ...] | None]:
+    """A case's `(C, *S)` image shape and voxel size (None for pictures), from headers alone."""
+    first = files.images[0]
+    if file_kind(first) != "nifti":
+        channels = sum(len(read_image2d(p)) for p in files.images)
+        return (channels, *read_image2d(first).shape[1:]), None
+    shapes = [nifti_shape(path)[0] for path in files.images]
+    spatial = shapes[0][:3] if len(shapes[0]) > 2 else shapes[0]
+    channels = sum(shape[3] if len(shape) == 4 else 1 for shape in shapes)
+    return (channels, *spatial), nifti_shape(first)[1][: len(spatial)]
+
+
+def median_spacing(index: DatasetIndex) -> tuple[float, ...]:
+    """The median voxel size of the dataset's volumes per axis (nnU-Net's target spacing)."""
+    zooms = [case_shape(files)[1] for files in index.cases]
+    if any(z is None or len(z) != 3 for z in zooms):
+        raise InputError(f"{index.root}: --spacing resamples volumes; this dataset holds pictures")
+    return tuple(float(v) for v in np.median(np.array(zooms), axis=0))
 
 
 def _index_msd(root: Path) -> DatasetIndex:

@@ -41,14 +41,16 @@ def label_targets(label: np.ndarray, label_sets: tuple[tuple[int, ...], ...]) ->
 
 
 def resize(array: np.ndarray, size: tuple[int, ...], mode: str) -> np.ndarray:
-    """Resize `(C, *S)` to `(C, *size)`; mode "bilinear" for images and maps, "nearest" for masks."""
+    """Resize `(C, *S)` to `(C, *size)`; "bilinear" (trilinear for volumes) or "nearest" (masks)."""
     if tuple(array.shape[1:]) == tuple(size):
         return array
     import torch
     import torch.nn.functional as F
 
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
-    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    if mode == "bilinear" and len(size) == 3:
+        mode = "trilinear"
+    kwargs = {"align_corners": False} if mode in ("bilinear", "trilinear") else {}
     out = F.interpolate(tensor, size=size, mode=mode, **kwargs)[0].numpy()
     return out.astype(array.dtype, copy=False)
 
@@ -61,21 +63,34 @@ class Preprocessor:
         label_sets: label values of each output class.
         image_size: side length 2D pictures are resized to (None keeps their size).
         window: intensity window applied before normalisation (None: none).
+        spacing: voxel size volumes are resampled to, per axis (None keeps their grid).
     """
 
     label_sets: tuple[tuple[int, ...], ...]
     image_size: int | None = None
     window: tuple[float, float] | None = None
+    spacing: tuple[float, ...] | None = None
 
     @classmethod
     def of(cls, data: DataConfig) -> Preprocessor:
         """The preprocessor a run's data settings describe."""
-        return cls(data.label_sets, data.image_size, data.window)
+        return cls(data.label_sets, data.image_size, data.window, data.spacing)
 
     def network_shape(self, case: Case) -> tuple[int, ...]:
         """Spatial shape of the case in network space."""
-        if self.image_size is None or len(case.spatial_shape) != 2:
-            return case.spatial_shape
+        return self.shape_in_network(case.spatial_shape, voxel_size(case.geometry))
+
+    def shape_in_network(self, spatial: tuple[int, ...], zooms: tuple[float, ...] | None) -> tuple[int, ...]:
+        """Network-space shape of an image of spatial shape `spatial` and voxel size `zooms`.
+
+        With a target `spacing`, a volume's grid is scaled so that its voxels have that size.
+        """
+        if len(spatial) == 3 and self.spacing is not None and zooms is not None:
+            return tuple(
+                max(1, round(s * z / t)) for s, z, t in zip(spatial, zooms, self.spacing, strict=True)
+            )
+        if self.image_size is None or len(spatial) != 2:
+            return tuple(spatial)
         return (self.image_size, self.image_size)
 
     def image(self, case: Case) -> np.ndarray:
@@ -114,3 +129,31 @@ def parse_window(text: str) -> tuple[float, float]:
     if low >= high:
         raise InputError(f"--window {text!r}: the low end must be below the high end")
     return low, high
+
+
+def voxel_size(geometry: dict) -> tuple[float, ...] | None:
+    """The voxel size of a volume from its NIfTI header (None for pictures)."""
+    header = geometry.get("header")
+    return None if header is None else tuple(float(z) for z in header.get_zooms()[:3])
+
+
+def parse_spacing(text: str) -> tuple[float, ...] | str:
+    """Parse "auto" (the dataset's median voxel size) or "x,y,z" (millimetres)."""
+    if text == "auto":
+        return text
+    try:
+        spacing = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--spacing {text!r}: give 'auto' or three sizes, e.g. '0.8,0.8,1.5'") from None
+    if len(spacing) != 3 or min(spacing) <= 0:
+        raise InputError(f"--spacing {text!r}: give three positive sizes, e.g. '0.8,0.8,1.5', or 'auto'")
+    return spacing
+
+
+def parse_patch_size(text: str) -> tuple[int, ...]:
+    """Parse "128,128,64" (3D) or "256,256" (2D) into whole sizes."""
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--patch-size {text!r}: give whole sizes, e.g. '128,128,64'") from None
+    return sizes

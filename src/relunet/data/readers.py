@@ -65,6 +65,17 @@ def read_nifti(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     return data, {"affine": img.affine, "header": header}
 
 
+def nifti_shape(path: Path) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The voxel array shape (`(X, Y, Z)` or `(X, Y, Z, C)`) and voxel size a header declares."""
+    _require_file(path)
+    try:
+        with _quiet_nibabel():
+            header = nib.load(str(path)).header
+            return tuple(int(n) for n in header.get_data_shape()), tuple(float(z) for z in header.get_zooms())
+    except Exception as err:  # nibabel, gzip and zlib raise many types for a damaged file
+        raise _unreadable_nifti(path, err) from err
+
+
 def read_image2d(path: Path) -> np.ndarray:
     """Return a 2D picture as `(C, H, W)`, C = 1 (gray) or 3 (colour), in its stored range.
 

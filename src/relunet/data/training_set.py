@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,24 +36,31 @@ class TrainingSet:
         """The same set with its tensors on `device` (the whole set fits in memory by design)."""
         return TrainingSet(self.images.to(device), self.targets.to(device), self.depth)
 
+    def draw_crops(self, rng: np.random.Generator, indices: np.ndarray) -> None:
+        """No patches in memory: whole samples, nothing drawn (see `StreamedSet.draw_crops`)."""
+        return None
+
+    def batch(self, index: np.ndarray, corners: None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images `(M, C, *P)` and targets `(M, K, *P)` of samples `index`."""
+        rows = torch.from_numpy(index)
+        return self.images[rows], self.targets[rows]
+
 
 def load_cases(index: DatasetIndex, with_label: bool = True) -> list[Case]:
     """Read and check every case of `index`; fails on the first bad file, before any output."""
     cases = [load_case(files, index.labels, with_label) for files in index.cases]
-    check_consistent(cases)
+    check_consistent([(case.image_path, case.image.shape) for case in cases])
     return cases
 
 
-def check_consistent(cases: list[Case]) -> None:
-    """All cases must have the same channel count and the same number of spatial axes."""
-    first = cases[0]
-    for case in cases[1:]:
-        if case.image.shape[0] != first.image.shape[0] or case.image.ndim != first.image.ndim:
+def check_consistent(images: list[tuple[Path, tuple[int, ...]]]) -> None:
+    """All images, each `(path, (C, *S) shape)`, must have one channel count and one number of axes."""
+    first_path, first = images[0]
+    for path, shape in images[1:]:
+        if shape[0] != first[0] or len(shape) != len(first):
             raise InputError(
-                f"{case.image_path}: {case.image.shape[0]} channel(s), "
-                f"{case.image.ndim - 1}D, but {first.image_path.name} has "
-                f"{first.image.shape[0]} channel(s), {first.image.ndim - 1}D; "
-                "all images of a dataset must match"
+                f"{path}: {shape[0]} channel(s), {len(shape) - 1}D, but {first_path.name} has "
+                f"{first[0]} channel(s), {len(first) - 1}D; all images of a dataset must match"
             )
 
 
@@ -74,10 +82,24 @@ def check_label_sets(index: DatasetIndex, cases: list[Case], label_sets: tuple[t
     for values in label_sets:
         if masks and not any(np.isin(mask, values).any() for mask in masks):
             held = sorted(set().union(*(np.unique(mask).tolist() for mask in masks)) - {0})
-            raise InputError(
-                f"{index.root}: label {' or '.join(map(str, values))} of labels '{text}' is in none "
-                f"of the {len(masks)} masks; choose labels the masks hold: {held}"
-            )
+            raise _absent(index, values, text, len(masks), f": {held}")
+
+
+def check_classes_present(
+    index: DatasetIndex, label_sets: tuple[tuple[int, ...], ...], present: list[tuple[bool, ...]]
+) -> None:
+    """Each class must occur in at least one mask; `present[i][k]`: class k occurs in case i."""
+    text = ";".join(",".join(str(v) for v in values) for values in label_sets)
+    for k, values in enumerate(label_sets):
+        if present and not any(case[k] for case in present):
+            raise _absent(index, values, text, len(present), "")
+
+
+def _absent(index: DatasetIndex, values: tuple[int, ...], text: str, masks: int, held: str) -> InputError:
+    return InputError(
+        f"{index.root}: label {' or '.join(map(str, values))} of labels '{text}' is in none "
+        f"of the {masks} masks; choose labels the masks hold{held}"
+    )
 
 
 def build_training_set(

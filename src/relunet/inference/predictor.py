@@ -26,6 +26,8 @@ from relunet.data.samples import (
 )
 from relunet.device import autocast, inference_amp, prepare_model
 from relunet.errors import InputError
+from relunet.inference.sliding_window import paired_inputs, sliding_window_maps
+from relunet.memory_estimate import inference_batch
 from relunet.nets import size_multiple
 from relunet.types import Case, RelationOutput
 
@@ -125,6 +127,11 @@ class Predictor:
 
     def paired_maps(self, case: Case, anchors: list[Case]) -> Iterator[np.ndarray]:
         """`seg_a` of the case paired with each anchor; anchors of one padded size share a batch."""
+        if self.windowed:
+            for anchor in anchors:
+                self.check(anchor)
+                yield self._paired_windows(case, anchor)
+            return
         own = self._samples(case)
         groups: dict[tuple[int, ...], list[np.ndarray]] = {}
         for anchor in anchors:
@@ -152,30 +159,58 @@ class Predictor:
         return self._last_samples[1]
 
     def _maps(self, case: Case, batch_fn: BatchFn) -> dict[str, np.ndarray]:
-        """Run `batch_fn` over the case's samples; return each head's map in case geometry."""
+        """Run `batch_fn` over the case's samples; return each head's map in case geometry.
+
+        A 3D model trained on patches runs by sliding windows (`relunet.inference.sliding_window`).
+        """
         cfg = self.config.data
         samples = self._samples(case)
+        if self.windowed:
+            window = cfg.patch_size
+            stacked = sliding_window_maps(samples, batch_fn, window, cfg.overlap, self.device, self.amp)
+            return self._in_case_geometry(case, stacked)
         shape = padded_shape(samples.shape[2:], self.size_multiple)
+        batch_size = inference_batch(self.config.model, shape, self.batch_size, case.image_path.name)
         inputs = torch.from_numpy(pad_to(samples, shape))
         if self.device.type == "cuda":
             inputs = inputs.pin_memory()
-        outputs: dict[str, list[np.ndarray]] = {}
+        outputs: dict[str, np.ndarray] = {}
         with torch.inference_mode(), autocast(self.device, self.amp):
-            for begin in range(0, len(inputs), self.batch_size):
-                index = np.arange(begin, min(begin + self.batch_size, len(inputs)))
-                batch = inputs[begin : begin + self.batch_size].to(self.device, non_blocking=True)
+            for begin in range(0, len(inputs), batch_size):
+                index = np.arange(begin, min(begin + batch_size, len(inputs)))
+                batch = inputs[begin : begin + batch_size].to(self.device, non_blocking=True)
                 for head, prob in batch_fn(batch, index / max(len(inputs) - 1, 1)).items():
-                    outputs.setdefault(head, []).append(prob.float().cpu().numpy())
+                    if head not in outputs:  # filled batch by batch: no second copy of the maps
+                        outputs[head] = np.empty((len(inputs), *prob.shape[1:]), np.float32)
+                    outputs[head][begin : begin + len(index)] = prob.float().cpu().numpy()
+        stacked = {head: crop_to(maps, samples.shape[2:]) for head, maps in outputs.items()}
+        return self._in_case_geometry(case, stacked)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether cases are predicted by sliding windows: a 3D model with a patch size."""
+        return self.config.data.dims == 3 and self.config.data.patch_size is not None
+
+    def _in_case_geometry(self, case: Case, stacked: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each head's `(N, K, *s)` sample maps as one `(K, *S)` map in the case's geometry."""
+        cfg = self.config.data
         spatial = len(case.spatial_shape)
         return {
-            head: self.prep.restore(
-                from_samples(
-                    crop_to(np.concatenate(parts), samples.shape[2:]), spatial, cfg.dims, cfg.slice_axis
-                ),
-                case,
-            )
-            for head, parts in outputs.items()
+            head: self.prep.restore(from_samples(maps, spatial, cfg.dims, cfg.slice_axis), case)
+            for head, maps in stacked.items()
         }
+
+    def _paired_windows(self, case: Case, anchor: Case) -> np.ndarray:
+        """`seg_a` of the case paired with one anchor, by sliding windows over both at once."""
+        cfg, channels = self.config.data, self.config.model.in_channels
+        partner = to_samples(self.prep.image(anchor), cfg.dims, cfg.slice_axis)
+
+        def run(batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
+            return {"seg_a": torch.sigmoid(self.model(batch[:, :channels], batch[:, channels:]).seg_a)}
+
+        pair = paired_inputs(self._samples(case), partner)
+        stacked = sliding_window_maps(pair, run, cfg.patch_size, cfg.overlap, self.device, self.amp)
+        return self._in_case_geometry(case, stacked)["seg_a"]
 
     def _self_pair(self, batch: torch.Tensor, depth: np.ndarray) -> dict[str, torch.Tensor]:
         out: RelationOutput = self.model(batch, batch)

@@ -11,8 +11,9 @@ from rich.progress import Progress
 
 from relunet.atomic import write_csv, write_json
 from relunet.confidence import disagreement
-from relunet.config import RunConfig
+from relunet.config import RunConfig, check_ranges
 from relunet.data.layouts import DatasetIndex, index_dataset, index_input
+from relunet.data.patches import check_patch_size
 from relunet.data.preprocess import label_targets
 from relunet.data.training_set import load_cases
 from relunet.device import resolve_device
@@ -36,6 +37,7 @@ from relunet.inference.prediction_records import (
 from relunet.inference.predictor import Prediction, Predictor, s1s2_map
 from relunet.inference.sharding import CASES_NAME, part_folder_name
 from relunet.inference.writers import write_mask
+from relunet.nets import size_multiple
 from relunet.nnunet.model_folder import is_model_folder
 from relunet.results_folder import check_apart, results_folder
 from relunet.rundir import RunFolder, trained_fold
@@ -52,15 +54,21 @@ def open_predictor(
     mc_samples: int = 20,
     engine: str = "torch",
     onnx: Path | None = None,
+    windows: dict[str, object] | None = None,
 ) -> tuple[Predictor, int]:
     """Load a fold's model; returns the predictor and the fold number.
 
     `engine` "onnxruntime" runs the network in ONNX Runtime on the CPU (`onnx_engine.open_engine`):
-    the file `onnx` if given, else the model exported in memory.
+    the file `onnx` if given, else the model exported in memory. `windows` ("patch_size",
+    "overlap") replaces the run's sliding-window settings.
     """
     check_engine(engine, onnx, device)
     folder = trained_fold(run, fold)
     model, config = load_model(folder.checkpoint)
+    if windows:
+        config = config.with_overrides(data=windows)
+        check_ranges(config)
+        check_patch_size(config.data.patch_size, size_multiple(config.model))
     if engine == "onnxruntime":
         network = open_engine(model, config, file_sha256(folder.checkpoint), onnx)
         predictor = Predictor(network, config, torch.device("cpu"), mc_samples=mc_samples)
@@ -100,6 +108,7 @@ def predict_folder(
     onnx: Path | None = None,
     tta: str | None = None,
     mirroring: bool = True,
+    windows: dict[str, object] | None = None,
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
@@ -119,9 +128,10 @@ def predict_folder(
     the batch is compared with the calibration cases. Per case, `cases/<id>.json` holds the row,
     the input's checksum and the model's identity; `prediction.json` the promise and the batch
     check; `disagreement/` the voxels where the union and intersection heads differ. The network
-    runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`).
-    `run` may also be an nnU-Net model folder (`relunet.nnunet.workflows`; `mirroring`: nnU-Net's
-    mirrored test-time averaging). Returns the rows of the table.
+    runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`), by
+    sliding windows where the run or `windows` gives a 3D patch size. `run` may also be an nnU-Net
+    model folder (`relunet.nnunet.workflows`; `mirroring`: nnU-Net's mirrored test-time averaging).
+    Returns the rows of the table.
     """
     if is_model_folder(run):
         if anchors or tta or num_parts != 1 or engine != "torch":
@@ -142,7 +152,7 @@ def predict_folder(
         raise InputError(f"--anchors {anchors} --mc-samples {mc_samples}: give anchors >= 0, samples >= 1")
     if anchors and tta:
         raise InputError(f"--anchors {anchors} --tta {tta}: choose one of the two")
-    predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx)
+    predictor, fold_number = open_predictor(run, fold, device, mc_samples, engine, onnx, windows)
     folder = trained_fold(run, fold_number)
     model = ModelIdentity.of(folder, predictor.config.model.kind, engine, onnx)
     if anchors:

@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from relunet.atomic import write_csv
 from relunet.config import RunConfig
 from relunet.data.pairing import draw_partners
+from relunet.data.streamed_set import StreamedSet
 from relunet.data.training_set import TrainingSet
 from relunet.device import autocast, prepare_model
 from relunet.errors import InputError
@@ -32,7 +33,7 @@ from relunet.training.losses import SegmentationLoss, relation_loss
 
 def fit(
     model: nn.Module,
-    data: TrainingSet,
+    data: TrainingSet | StreamedSet,
     config: RunConfig,
     fold_dir: Path,
     fold: int,
@@ -72,7 +73,9 @@ def fit(
             rng = np.random.default_rng([cfg.seed, epoch])
             first = _epoch_order(rng, len(data), cfg.samples_per_epoch or len(data))
             partners = draw_partners(cfg.pairing, rng, first, data.depth, cfg.same_fraction)
+            corners = _patch_corners(data, rng, first, partners)
             first, partners = ranks.shard(first), ranks.shard(partners)
+            corners = tuple(None if c is None else ranks.shard(c) for c in corners)
             net.train()
             sums: dict[str, float] = {}
             tic = time.perf_counter()
@@ -89,6 +92,7 @@ def fit(
                         cfg.flips,
                         cfg.augment,
                         not cfg.jitter_identical,
+                        tuple(None if c is None else c[batch] for c in corners),
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -178,34 +182,48 @@ def _save(
 def batch_loss(
     model: nn.Module,
     takes_pairs: bool,
-    data: TrainingSet,
+    data: TrainingSet | StreamedSet,
     first: np.ndarray,
     partners: np.ndarray,
     criterion: SegmentationLoss,
     flips: bool = False,
     affine: bool = False,
     keep_identical: bool = True,
+    corners: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one batch (data already on the model's device).
 
     Four heads on pairs for the Relation U-Net, one head otherwise. Each input and its target
     are augmented (`augment.augment_batch` with `flips`, `affine`); with `keep_identical` an
     identical pair (`x2 = x1`) stays identical, the same augmented image on both inputs,
-    otherwise its two inputs are augmented apart.
+    otherwise its two inputs are augmented apart. `corners` are the patch corners of the first
+    inputs and of the partners, where the set cuts patches (`(M, d)` each, else None).
     """
     if not takes_pairs:
-        index = torch.from_numpy(first)
-        x1, s1 = augment_batch(data.images[index], data.targets[index], flips, affine)
+        x1, s1 = augment_batch(*data.batch(first, corners[0]), flips, affine)
         loss = criterion(model(x1), s1)
         return loss, {"loss": loss.item()}
-    index = torch.from_numpy(np.concatenate([first, partners]))
-    images, targets = augment_batch(data.images[index], data.targets[index], flips, affine)
+    index = np.concatenate([first, partners])
+    both = None if corners[0] is None else np.concatenate(corners)
+    images, targets = augment_batch(*data.batch(index, both), flips, affine)
     (x1, x2), (s1, s2) = images.chunk(2), targets.chunk(2)
     if keep_identical and (flips or affine):
         same = torch.from_numpy(first == partners).to(x1.device).view(-1, *[1] * (x1.ndim - 1))
         x2, s2 = torch.where(same, x1, x2), torch.where(same, s1, s2)
     loss, parts = relation_loss(model(x1, x2), s1, s2, criterion)
     return loss, {"loss": loss.item(), **parts}
+
+
+def _patch_corners(
+    data: TrainingSet | StreamedSet, rng: np.random.Generator, first: np.ndarray, partners: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Patch corners of the first inputs and of the partners; an identical pair shares its patch."""
+    mine, theirs = data.draw_crops(rng, first), data.draw_crops(rng, partners)
+    if mine is None or theirs is None:
+        return None, None
+    same = first == partners
+    theirs[same] = mine[same]
+    return mine, theirs
 
 
 def _epoch_order(rng: np.random.Generator, n: int, n_per_epoch: int) -> np.ndarray:

@@ -18,7 +18,8 @@ from relunet.config import (
     default_augment,
     save_config,
 )
-from relunet.data.layouts import DatasetIndex, index_dataset
+from relunet.data.layouts import DatasetIndex, index_dataset, load_case, median_spacing
+from relunet.data.patches import check_patch_size
 from relunet.data.preprocess import Preprocessor, binary_label_sets
 from relunet.data.splits import load_or_create_splits
 from relunet.data.training_set import build_training_set, check_label_sets, load_cases
@@ -30,7 +31,7 @@ from relunet.results_folder import check_apart
 from relunet.rundir import RunFolder
 from relunet.training.distributed import distributed
 from relunet.training.loop import fit
-from relunet.types import Case
+from relunet.training.sample_source import StreamedSource, plan_training_set
 
 
 def train_fold(
@@ -59,25 +60,36 @@ def train_fold(
     compute = resolve_device(device)
     with distributed(compute) as ranks:
         index = index_dataset(data)
-        cases = load_cases(index)
-        config = _run_config(index, cases, data, model, data_cfg, train)
-        _check_settings(config, cases[0].image.ndim - 1, fold, index.root)
-        check_label_sets(index, cases, config.data.label_sets)
+        channels, *spatial = load_case(index.cases[0], index.labels).image.shape
+        config = _run_config(index, channels, data, model, data_cfg, train)
+        _check_settings(config, len(spatial), fold, index.root)
+        multiple = size_multiple(config.model)
+        check_patch_size(config.data.patch_size, multiple)
+        plan = plan_training_set(config, index, multiple)
         _check_existing(out, config, fold, resume, overwrite)
         run = RunFolder(out)
+        if plan.where == "memory":
+            cases = load_cases(index)
+            check_label_sets(index, cases, config.data.label_sets)
+        else:
+            check_label_sets(index, [], config.data.label_sets)
+            source = StreamedSource(run.sample_cache, config)
+            ranks.main_first(lambda: source.fill(index))
         with contextlib.ExitStack() as held:
             if ranks.is_main:
                 held.enter_context(sole_writer(run.train_lock(fold), f"fold {fold} of {out}"))
             splits = ranks.main_first(lambda: _claim(out, config, index, fold, resume, overwrite))
             train_ids = set(splits[fold]["train"])
-            prep = Preprocessor.of(config.data)
-            train_set = build_training_set(
-                [c for c in cases if c.case_id in train_ids],
-                prep,
-                config.data.dims,
-                config.data.slice_axis,
-                size_multiple(config.model),
-            )
+            if plan.where == "memory":
+                train_set = build_training_set(
+                    [c for c in cases if c.case_id in train_ids],
+                    Preprocessor.of(config.data),
+                    config.data.dims,
+                    config.data.slice_axis,
+                    multiple,
+                )
+            else:
+                train_set = source.training_set([i for i in index.case_ids if i in train_ids], multiple)
             torch.manual_seed(config.train.seed)
             network = build_model(config.model)
             return fit(
@@ -112,7 +124,7 @@ def _claim(
 
 def _run_config(
     index: DatasetIndex,
-    cases: list[Case],
+    channels: int,
     data: Path,
     model: ModelConfig | None,
     data_cfg: DataConfig | None,
@@ -120,19 +132,21 @@ def _run_config(
 ) -> RunConfig:
     """The given sections (None: the defaults) at the data's path, checked; then what the data fixes.
 
-    The data fixes the channels and the classes (label sets). The backbone's widths are checked
-    and written out, so that the saved config rebuilds the same model, and so is whether it augments
-    (`default_augment` where not given).
+    The data fixes the `channels` of its images and the classes (label sets). The backbone's
+    widths are checked and written out, so that the saved config rebuilds the same model, and so
+    is whether it augments (`default_augment` where not given).
     """
     config = RunConfig(
         model or ModelConfig(), replace(data_cfg or DataConfig(), path=str(data)), train or TrainConfig()
     )
     check_ranges(config)
+    if config.data.spacing == "auto":
+        config = config.with_overrides(data={"spacing": median_spacing(index)})
     label_sets = config.data.label_sets or binary_label_sets(index.labels)
     augment = default_augment(config.model.kind) if config.train.augment is None else config.train.augment
     config = config.with_overrides(
         model={
-            "in_channels": int(cases[0].image.shape[0]),
+            "in_channels": int(channels),
             "num_classes": len(label_sets),
             "spatial_dims": config.data.dims,
             "features": model_features(config.model),
