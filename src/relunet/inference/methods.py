@@ -276,31 +276,44 @@ class Ensemble(InferenceMethod):
         return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
 
 
-@register("tta")
 @dataclass(frozen=True)
-class FlipTTA(InferenceMethod):
-    """The image and its flip along each spatial axis: mean `seg_a`; confidence = mean pairwise Dice."""
+class _Flips(InferenceMethod):
+    """A method run on the image and on its flip along each spatial axis (a model trained with flips)."""
 
-    name_pattern: ClassVar[str] = "unet_flip_tta"
-    model: ClassVar[str] = "unet"
     flips: ClassVar[bool] = True
 
     def passes(self, dims: int) -> int:
         """The identity plus one flip per spatial axis."""
         return 1 + dims
 
-    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
-        predictor = members[0]
+    @staticmethod
+    def views(predictor: Predictor, case: Case) -> list[dict[str, np.ndarray]]:
+        """The single-pass maps of `case` and of each of its flips, flipped back: `passes` dicts."""
         predictor.check(case)
+        return [
+            predictor._maps(case, predictor._flipped(axis))
+            for axis in (None, *range(predictor.config.data.dims))
+        ]
+
+
+@register("tta")
+@dataclass(frozen=True)
+class FlipTTA(_Flips):
+    """The image and its flip along each spatial axis: mean `seg_a`; confidence = mean pairwise Dice."""
+
+    name_pattern: ClassVar[str] = "unet_flip_tta"
+    model: ClassVar[str] = "unet"
+
+    def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
         draws = SampleAgreement(pairwise=True)
-        for axis in (None, *range(predictor.config.data.dims)):
-            draws.add(predictor._maps(case, predictor._flipped(axis))["seg_a"])
+        for view in self.views(members[0], case):
+            draws.add(view["seg_a"])
         return Prediction(case.case_id, {"seg_a": draws.mean}, draws.pairwise)
 
 
 @register("relation_tta")
 @dataclass(frozen=True)
-class RelationFlipTTA(InferenceMethod):
+class RelationFlipTTA(_Flips):
     """Relation U-Net, the self-pair of the image and of its flip along each spatial axis.
 
     Every head's map is the mean of its back-flipped maps; the mask is cut from `seg_a` (or the
@@ -314,19 +327,10 @@ class RelationFlipTTA(InferenceMethod):
 
     name_pattern: ClassVar[str] = "relation_flip_tta"
     score_column: ClassVar[str] = "C_pooled"
-    flips: ClassVar[bool] = True
-
-    def passes(self, dims: int) -> int:
-        """The identity plus one flip per spatial axis."""
-        return 1 + dims
 
     def predict(self, members, case, pool=None, rng=None) -> Prediction:  # noqa: D102
         predictor = members[0]
-        predictor.check(case)
-        views = [
-            predictor._maps(case, predictor._flipped(axis))
-            for axis in (None, *range(predictor.config.data.dims))
-        ]
+        views = self.views(predictor, case)
         scores = flip_scores(views)
         maps = {head: np.mean([v[head] for v in views], axis=0, dtype=np.float32) for head in RELATION_HEADS}
         segmentation = predictor.config.model.segmentation
