@@ -117,6 +117,10 @@ def test_nnunet_finds_the_trainer_through_ext_trainer(trained):
         folder, "nnUNetTrainerRelation_tiny", None, base_folder=folder, cleanup_imports_from_base_folder=True
     )
     assert found is not None and found.__name__ == "nnUNetTrainerRelation_tiny"
+    member = recursive_find_python_class(
+        folder, "nnUNetTrainer_seed3", None, base_folder=folder, cleanup_imports_from_base_folder=True
+    )
+    assert member is not None and member.__name__ == "nnUNetTrainer_seed3"
     env_line = relunet(trained["env"], "nnunet", "env").stdout.strip()
     assert env_line == f"export nnUNet_extTrainer={installed.TRAINERS_FOLDER.resolve()}"
 
@@ -133,15 +137,20 @@ def nnunet_env(trained, monkeypatch) -> dict:
     return trained
 
 
+def six_images(raw: Path, folder: Path) -> Path:
+    """A folder of images in nnU-Net's layout: six of the dataset's."""
+    folder.mkdir()
+    for case in sorted((raw / "imagesTr").iterdir())[:6]:
+        (folder / case.name).symlink_to(case)
+    return folder
+
+
 @needs_nnunet
 def test_predict_calibrate_review_on_the_model_folder(nnunet_env, tmp_path):
     import SimpleITK as sitk
 
     model, raw = nnunet_env["model"], nnunet_env["raw"]
-    some = tmp_path / "some"  # a folder of images in nnU-Net's layout: six of the dataset's
-    some.mkdir()
-    for case in sorted((raw / "imagesTr").iterdir())[:6]:
-        (some / case.name).symlink_to(case)
+    some = six_images(raw, tmp_path / "some")
     out = tmp_path / "pred"
     done = invoke("predict", model, some, "--out", out, "--no-mirroring", "--device", "cpu")
     assert done.exit_code == 0, done.output
@@ -203,6 +212,58 @@ def test_bad_inputs_are_one_line_and_write_nothing(nnunet_env, tmp_path, monkeyp
     assert "nnUNet_results is not set" in refused("nnunet", "train", "902", "2d", "0")
     monkeypatch.delenv("nnUNet_preprocessed")
     assert "nnUNet_preprocessed is not set" in refused("calibrate", model, raw)
+
+
+@pytest.fixture(scope="module")
+def members(trained) -> list[Path]:
+    """Two plain nnUNetTrainer models of fold 0, seeds 1 and 2, trained 2 epochs of 4 iterations."""
+    env = {**trained["env"], "nnUNet_n_proc_DA": "0"}
+    budget = ("--epochs", "2", "--iterations", "4", "--no-validation", "--device", "cpu")
+    for seed in ("1", "2"):
+        relunet(env, "nnunet", "train", "902", "2d", "0", "-tr", "nnUNetTrainer", "--seed", seed, *budget)
+    results = trained["root"] / "results" / DATASET
+    return [results / f"nnUNetTrainer_seed{seed}__nnUNetPlans__2d" for seed in (1, 2)]
+
+
+@needs_nnunet
+def test_seeded_members_predict_and_calibrate_as_a_deep_ensemble(nnunet_env, members, tmp_path):
+    import torch
+
+    first, second = (torch.load(m / "fold_0" / "checkpoint_final.pth", weights_only=False) for m in members)
+    assert first["trainer_name"] == "nnUNetTrainer_seed1"
+    weights = zip(first["network_weights"].values(), second["network_weights"].values(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in weights)  # other seeds, other networks
+    raw, out = nnunet_env["raw"], tmp_path / "ensemble"
+    some = six_images(raw, tmp_path / "some")
+    options = ("--member", members[1], "--no-mirroring", "--device", "cpu")
+    done = invoke("predict", members[0], some, "--out", out, *options)
+    assert done.exit_code == 0, done.output
+    rows = [line.split(",") for line in (out / "cases.csv").read_text().splitlines()[1:]]
+    assert len(rows) == 6 and all(0 <= float(r[2]) <= 1 for r in rows)
+    assert json.loads((out / "prediction.json").read_text())["model"]["kind"] == "ensemble"
+
+    assert invoke("calibrate", members[0], raw, *options).exit_code == 0
+    calibration = json.loads((members[0] / "fold_0" / "calibration.json").read_text())
+    assert calibration["score"].startswith("ensemble C of ") and len(calibration["pairs"]) == N_VAL
+    calibrated = invoke("predict", members[0], some, "--out", tmp_path / "decided", *options)
+    assert calibrated.exit_code == 0, calibrated.output
+    assert "review" in (tmp_path / "decided" / "cases.csv").read_text().splitlines()[0].split(",")
+    alone = invoke("predict", members[0], some, "--out", tmp_path / "alone", "--no-mirroring")
+    assert alone.exit_code == 2 and "ensemble C of" in alone.stderr  # the calibration is the ensemble's
+
+
+@needs_nnunet
+def test_bad_ensemble_members_are_one_line(nnunet_env, members, tmp_path):
+    raw, out = nnunet_env["raw"], tmp_path / "out"
+    cases = [
+        (nnunet_env["model"], "cannot be an ensemble member"),  # a relation model
+        (members[0], "given twice"),
+        (tmp_path, "not an nnU-Net model folder"),
+    ]
+    for member, message in cases:
+        done = invoke("predict", members[0], raw, "--out", out, "--member", member, "--device", "cpu")
+        assert done.exit_code == 2 and message in done.stderr, done.output
+        assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_missing_nnunet_names_the_extra(monkeypatch):

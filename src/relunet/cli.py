@@ -42,6 +42,13 @@ Overwrite = Annotated[
 Mirroring = Annotated[
     bool, typer.Option(help="nnU-Net model folders: average the mirrored inputs, as nnU-Net predicts.")
 ]
+Members = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--member",
+        help="nnU-Net model folders: another plain model of the fold (--seed S); repeat for a deep ensemble.",
+    ),
+]
 
 
 @app.command()
@@ -193,6 +200,7 @@ def predict(
     ] = None,
     tta: Tta = None,
     mirroring: Mirroring = True,
+    member: Members = None,
     patch_size: Annotated[
         str | None, typer.Option(help="3D: sliding windows of this size (default: the run's patch size).")
     ] = None,
@@ -209,7 +217,8 @@ def predict(
     without coordination; `relunet merge OUT` then joins their tables. --engine onnxruntime runs
     the network in ONNX Runtime: the --onnx file, else the model exported on the fly.
     RUN may also be an nnU-Net model folder (nnUNet_results/DatasetXXX/Trainer__Plans__Config,
-    --fold default 0) and SOURCE a folder in nnU-Net's layout (CASE_0000.nii.gz, ...).
+    --fold default 0) and SOURCE a folder in nnU-Net's layout (CASE_0000.nii.gz, ...); with
+    --member, RUN and its members run as a deep ensemble (score: mean pairwise Dice).
     """
 
     def call() -> None:
@@ -245,6 +254,7 @@ def predict(
             tta=tta,
             mirroring=mirroring,
             windows=_given(patch_size=parse_patch_size(patch_size) if patch_size else None, overlap=overlap),
+            members=member or [],
         )
         Console().print(cases_table(rows, "most doubtful first", limit=20))
         typer.echo(prediction_lines(out if num_parts == 1 else out / f"part{part_id}of{num_parts}"))
@@ -284,12 +294,14 @@ def calibrate(
     ),
     tta: Tta = None,
     mirroring: Mirroring = True,
+    member: Members = None,
     device: Device = "auto",
 ) -> None:
     """Store (score, Dice) pairs of held-out labelled cases in the run, for `predict` to decide with.
 
     RUN may also be an nnU-Net model folder: DATA is then its raw dataset (imagesTr/, labelsTr/),
-    and the fold's validation cases of nnU-Net's splits_final.json are used.
+    and the fold's validation cases of nnU-Net's splits_final.json are used (with --member: the
+    deep ensemble's calibration, kept in RUN's fold).
     """
 
     def call() -> None:
@@ -304,7 +316,14 @@ def calibrate(
         from relunet.inference.calibrate import calibrate as run_calibrate
 
         for path in run_calibrate(
-            run, data, fold=fold, method=method, device=device, tta=tta, mirroring=mirroring
+            run,
+            data,
+            fold=fold,
+            method=method,
+            device=device,
+            tta=tta,
+            mirroring=mirroring,
+            members=member or [],
         ):
             typer.echo(f"calibrated: {path}")
 

@@ -5,6 +5,9 @@ All scores lie in [0, 1]; high means the prediction is probably right.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import combinations
+
 import numpy as np
 
 from relunet.evaluation.metrics import dice_per_class
@@ -26,6 +29,14 @@ def mean_foreground_probability(probability: np.ndarray) -> float:
     """Mean probability over voxels predicted foreground, `(K, *S)`; 1 if none is."""
     foreground = probability > THRESHOLD
     return float(probability[foreground].mean()) if foreground.any() else 1.0
+
+
+def mean_pairwise_dice(masks: Sequence[np.ndarray]) -> float:
+    """Mean Dice over all pairs of 2+ binary `(K, *S)` masks, each pair's mean over classes.
+
+    Two empty masks agree (1). Pair by pair, so memory stays that of the masks themselves.
+    """
+    return float(np.mean([dice_per_class(a, b).mean() for a, b in combinations(masks, 2)]))
 
 
 def soft_dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,10 +68,9 @@ def relation_scores(maps: dict[str, np.ndarray]) -> dict[str, float]:
     the mean foreground probability of `seg_a`; `band`: its `band_agreement`.
     """
     masks = [maps[head] > THRESHOLD for head in ("seg_a", "seg_b", "union", "inter")]
-    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
     return {
         "soft": soft_dice(maps["union"], maps["inter"]),
-        "heads": float(np.mean([dice_per_class(masks[i], masks[j]).mean() for i, j in pairs])),
+        "heads": mean_pairwise_dice(masks),
         "ab": float(dice_per_class(masks[0], masks[1]).mean()),
         "fg": mean_foreground_probability(maps["seg_a"]),
         "band": band_agreement(maps["seg_a"]),

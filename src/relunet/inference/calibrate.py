@@ -9,6 +9,7 @@ model on other models' scores.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.progress import Progress
@@ -45,19 +46,23 @@ def calibrate(
     device: str = "auto",
     tta: str | None = None,
     mirroring: bool = True,
+    members: Sequence[Path] = (),
 ) -> list[Path]:
     """Calibrate a run's fold (or every fold model of a cross-validation folder); files written.
 
     A run's fold is calibrated on the score `relunet predict` gives with the same `tta`; a
     cross-validation folder on the scores of `method`. `run` may also be an nnU-Net model folder:
     its fold's validation cases in nnU-Net's `splits_final.json` are predicted
-    (`relunet.nnunet.workflows.calibration_of`), with or without `mirroring`.
+    (`relunet.nnunet.workflows.calibration_of`), with or without `mirroring`, alone or as a deep
+    ensemble with `members`.
     """
     run = Path(run)
     if is_model_folder(run):
         from relunet.nnunet.workflows import calibration_of
 
-        return [_store(*calibration_of(run, Path(data), fold, device, mirroring))]
+        return [_store(*calibration_of(run, Path(data), fold, device, mirroring, members))]
+    if members:
+        raise InputError(f"--member {members[0]}: ensemble members are for nnU-Net model folders, not {run}")
     if CrossvalFolder(run).is_crossval():
         if tta:
             raise InputError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,7 @@ def predict_folder(
     tta: str | None = None,
     mirroring: bool = True,
     windows: dict[str, object] | None = None,
+    members: Sequence[Path] = (),
 ) -> list[dict]:
     """Segment the images of `source`; write masks and a table of cases, most doubtful first.
 
@@ -130,8 +132,8 @@ def predict_folder(
     check; `disagreement/` the voxels where the union and intersection heads differ. The network
     runs in PyTorch or, with `engine` "onnxruntime", in ONNX Runtime (see `open_predictor`), by
     sliding windows where the run or `windows` gives a 3D patch size. `run` may also be an nnU-Net
-    model folder (`relunet.nnunet.workflows`; `mirroring`: nnU-Net's mirrored test-time averaging).
-    Returns the rows of the table.
+    model folder (`relunet.nnunet.workflows`; `mirroring`: nnU-Net's mirrored test-time averaging;
+    `members`: other plain model folders, run with it as a deep ensemble). Returns the rows of the table.
     """
     if is_model_folder(run):
         if anchors or tta or num_parts != 1 or engine != "torch":
@@ -141,7 +143,12 @@ def predict_folder(
             )
         from relunet.nnunet.workflows import predict_model_folder
 
-        return predict_model_folder(run, source, out, fold, device, overwrite, promise, mirroring)
+        return predict_model_folder(run, source, out, fold, device, overwrite, promise, mirroring, members)
+    if members:
+        raise InputError(
+            f"--member {members[0]}: ensemble members are for nnU-Net model folders; {run} is a relunet run "
+            "(its ensemble is a cross-validation's ensemble_5 method)"
+        )
     promise = promise or Promise()
     promise.check()
     if num_parts < 1 or not 0 <= part_id < num_parts:

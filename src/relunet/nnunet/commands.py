@@ -41,9 +41,17 @@ def nnunet_train(
     validation: Annotated[
         bool, typer.Option(help="Run nnU-Net's final validation (every validation case) after training.")
     ] = True,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed the generators; S > 0 trains `<trainer>_seedS`, a deep-ensemble member."),
+    ] = None,
     device: Device = "auto",
 ) -> None:
-    """Train one fold as `nnUNetv2_train` does (needs nnUNet_preprocessed and nnUNet_results)."""
+    """Train one fold as `nnUNetv2_train` does (needs nnUNet_preprocessed and nnUNet_results).
+
+    Deep ensemble of the plain trainer: train the same fold with `-tr nnUNetTrainer` and
+    --seed 1, 2, ...; then `relunet predict MODEL IMAGES --member MODEL_seed1 ...`.
+    """
 
     def call() -> None:
         from relunet.device import resolve_device
@@ -63,6 +71,7 @@ def nnunet_train(
             iterations,
             resume,
             validation,
+            seed,
         )
         typer.echo(f"trained fold {fold}: {where}")
 

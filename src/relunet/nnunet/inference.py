@@ -23,6 +23,7 @@ from torch import nn
 
 from relunet.confidence import mean_foreground_probability, relation_confidence
 from relunet.errors import InputError
+from relunet.inference.methods import own_method
 from relunet.nnunet.launch import trainer_class
 from relunet.nnunet.model_folder import ModelFolder
 from relunet.nnunet.trainer import HEADS, nnUNetTrainerRelation
@@ -56,10 +57,27 @@ class CaseResult:
         maps: probability maps `(K, *S)` by head: seg_a (and seg_b, union, inter for a relation model).
         properties: nnU-Net's properties of the case (spacing, geometry), for its writer.
         image: the raw `(C, *S)` image as read.
+        score: the model's confidence in the case (C for a relation model).
     """
 
     labels: np.ndarray
     maps: dict[str, np.ndarray]
+    properties: dict
+    image: np.ndarray
+    score: float
+
+
+@dataclass
+class PreprocessedCase:
+    """A case as nnU-Net's preprocessing leaves it, for any model of the same plans.
+
+    Attributes:
+        data: `(C, *P)` cropped, resampled, normalised image.
+        properties: nnU-Net's properties of the case (spacing, crop, geometry).
+        image: the raw `(C, *S)` image as read.
+    """
+
+    data: np.ndarray
     properties: dict
     image: np.ndarray
 
@@ -113,24 +131,38 @@ class NnunetModel:
         """The label value of each foreground class, in class order."""
         return [int(v) for v in self.label_manager.foreground_labels]
 
-    def predict(self, image_files: list[Path]) -> CaseResult:
-        """Preprocess, predict and map back one case given by its channel files."""
+    @property
+    def score_id(self) -> str:
+        """What its score is: relunet's own method for a model of its kind (e.g. "self_pair C")."""
+        return own_method(self.kind).score_id
+
+    def preprocess(self, image_files: list[Path]) -> PreprocessedCase:
+        """Read one case given by its channel files and preprocess it as the plans say."""
         reader = self.plans_manager.image_reader_writer_class()
         image, _ = reader.read_images([str(p) for p in image_files])
         preprocessor = self.configuration.preprocessor_class(verbose=False)
         data, _, properties = preprocessor.run_case(
             [str(p) for p in image_files], None, self.plans_manager, self.configuration, self.dataset_json
         )
-        logits = self.predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).float()
+        return PreprocessedCase(data, properties, image)
+
+    def predict(self, image_files: list[Path]) -> CaseResult:
+        """Preprocess, predict and map back one case given by its channel files."""
+        return self.predict_preprocessed(self.preprocess(image_files))
+
+    def predict_preprocessed(self, case: PreprocessedCase) -> CaseResult:
+        """Predict a preprocessed case and map it back to the input's geometry."""
+        logits = self.predictor.predict_logits_from_preprocessed_data(torch.from_numpy(case.data)).float()
         if self.kind == "unet":
             labels, probabilities = convert_predicted_logits_to_segmentation_with_correct_shape(
-                logits, self.plans_manager, self.configuration, self.label_manager, properties, True
+                logits, self.plans_manager, self.configuration, self.label_manager, case.properties, True
             )
-            return CaseResult(np.asarray(labels), {"seg_a": probabilities[1:]}, properties, image)
-        heads = self._in_input_geometry(logits, properties)
+            maps = {"seg_a": probabilities[1:]}
+            return CaseResult(np.asarray(labels), maps, case.properties, case.image, self.score(maps))
+        heads = self._in_input_geometry(logits, case.properties)
         k = len(self.foreground_labels)
         maps = {head: heads[i * k : (i + 1) * k] for i, head in enumerate(HEADS)}
-        return CaseResult(self.label_map(maps["seg_a"]), maps, properties, image)
+        return CaseResult(self.label_map(maps["seg_a"]), maps, case.properties, case.image, self.score(maps))
 
     def score(self, maps: dict[str, np.ndarray]) -> float:
         """C of a relation model's self-pair, the mean foreground probability of a plain one."""

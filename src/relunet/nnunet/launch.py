@@ -18,6 +18,7 @@ from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_datas
 
 from relunet.errors import InputError, first_line
 from relunet.nnunet.installed import env_folder
+from relunet.nnunet.seeded_trainers import SEEDED_NAME, seed_everything, seeded
 from relunet.nnunet.trainer import TRAINERS
 
 #: nnU-Net's modules relunet looks in before its trainer search (the plain trainer, its lengths)
@@ -28,9 +29,15 @@ PLAIN_MODULES = (
 
 
 def trainer_class(name: str) -> type[nnUNetTrainer]:
-    """The trainer class called `name`: relunet's, nnU-Net's plain ones, else nnU-Net's search."""
+    """The trainer class called `name`: relunet's, nnU-Net's plain ones, else nnU-Net's search.
+
+    `<trainer>_seed<S>` is the seeded variant of `<trainer>` (`seeded_trainers`).
+    """
     if name in TRAINERS:
         return TRAINERS[name]
+    variant = SEEDED_NAME.fullmatch(name)
+    if variant:
+        return seeded(trainer_class(variant["base"]), int(variant["seed"]))
     for module in PLAIN_MODULES:
         found = getattr(importlib.import_module(module), name, None)
         if isinstance(found, type) and issubclass(found, nnUNetTrainer):
@@ -67,6 +74,7 @@ def train(
     iterations: int | None = None,
     resume: bool = False,
     validate: bool = True,
+    seed: int | None = None,
 ) -> Path:
     """Train one fold as `nnUNetv2_train` does, then run nnU-Net's final validation; the model folder.
 
@@ -74,11 +82,19 @@ def train(
     trainer's schedule, so a plain `nnUNetTrainer` can run the same budget as a relation one.
     `resume` continues from the fold's latest checkpoint, as `nnUNetv2_train --c`; without
     `validate`, nnU-Net's final validation (every validation case, mirrored) is skipped.
+    `seed` S > 0 trains the seeded variant `<trainer>_seedS` into its own model folder (a
+    deep-ensemble member); 0 seeds the trainer itself; None leaves nnU-Net's generators unseeded.
     """
     from nnunetv2.run.run_training import maybe_load_checkpoint
 
     env_folder("nnUNet_results", "where nnU-Net writes trained models")
+    if seed is not None and seed < 0:
+        raise InputError(f"--seed {seed}: give a whole number >= 0")
     cls = trainer_class(trainer)
+    if seed:
+        cls = seeded(cls, seed)
+    elif seed == 0:
+        seed_everything(0)
     folder = preprocessed_folder(dataset)
     plans_file = folder / f"{plans}.json"
     if not plans_file.is_file():

@@ -7,6 +7,7 @@ the plans) in a folder, or the `imagesTr/` (and `labelsTr/`) of a raw dataset fo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,6 @@ from relunet.evaluation.batch_shift import image_statistics
 from relunet.evaluation.calibration_store import Calibration, file_sha256
 from relunet.evaluation.decision import Promise, check_enough_pairs
 from relunet.evaluation.metrics import dice_per_class
-from relunet.inference.methods import own_method
 from relunet.inference.prediction_records import (
     ModelIdentity,
     add_decisions,
@@ -29,7 +29,7 @@ from relunet.inference.prediction_records import (
     write_case_files,
 )
 from relunet.nnunet.installed import env_folder, require_nnunet
-from relunet.nnunet.model_folder import ModelFolder
+from relunet.nnunet.model_folder import ModelFolder, is_model_folder
 from relunet.results_folder import check_apart, results_folder
 from relunet.rundir import FoldFolder
 
@@ -61,25 +61,42 @@ def image_lists(source: Path, file_ending: str, channels: int) -> dict[str, list
     return {case: [files[i] for i in range(channels)] for case, files in found.items()}
 
 
-def score_id(kind: str, mirroring: bool) -> str:
+def score_id(model, mirroring: bool) -> str:  # model: NnunetModel | NnunetEnsemble
     """The score a prediction gives (a calibration holds only for the same, mirroring included)."""
-    return own_method(kind).score_id + (" mirrored" if mirroring else "")
+    return model.score_id + (" mirrored" if mirroring else "")
 
 
-def _inputs(run: Path, fold: int | None, source: Path) -> dict[str, list[Path]]:
-    """The cases of `source` for the model folder's fold, checked before the model is loaded."""
+def _folders(run: Path, fold: int | None, members: Sequence[Path]) -> list[ModelFolder]:
+    """The fold of the model folder and of each ensemble member, each checked to be trained."""
     require_nnunet()
-    dataset = ModelFolder(Path(run), 0 if fold is None else fold).check().json("dataset.json")
+    for member in members:
+        if not is_model_folder(member):
+            raise InputError(
+                f"--member {member}: not an nnU-Net model folder (plans.json, dataset.json, fold_K/); "
+                "give a folder trained with relunet nnunet train ... --seed S"
+            )
+    return [ModelFolder(Path(path), 0 if fold is None else fold).check() for path in (run, *members)]
+
+
+def _inputs(run: Path, fold: int | None, source: Path, members: Sequence[Path] = ()) -> dict[str, list[Path]]:
+    """The cases of `source` for the model folder's fold, checked before the model is loaded."""
+    dataset = _folders(run, fold, members)[0].json("dataset.json")
     return image_lists(source, dataset["file_ending"], len(dataset["channel_names"]))
 
 
-def _open(run: Path, fold: int | None, device: str, mirroring: bool):  # -> (ModelFolder, NnunetModel)
-    require_nnunet()
+def _open(run: Path, fold: int | None, device: str, mirroring: bool, members: Sequence[Path] = ()):
+    """The model folder's fold and its model, or the ensemble of it and `members` (same fold)."""
     from relunet.device import resolve_device
     from relunet.nnunet.inference import NnunetModel
 
-    folder = ModelFolder(Path(run), 0 if fold is None else fold).check()
-    return folder, NnunetModel(folder, str(resolve_device(device)), mirroring)
+    folders = _folders(run, fold, members)
+    models = [NnunetModel(folder, str(resolve_device(device)), mirroring) for folder in folders]
+    if not members:
+        return folders[0], models[0]
+    from relunet.nnunet.ensemble import NnunetEnsemble
+
+    checksums = [file_sha256(folder.checkpoint) for folder in folders]
+    return folders[0], NnunetEnsemble(models, [folder.path for folder in folders], checksums)
 
 
 def predict_model_folder(
@@ -91,8 +108,12 @@ def predict_model_folder(
     overwrite: bool = False,
     promise: Promise | None = None,
     mirroring: bool = True,
+    members: Sequence[Path] = (),
 ) -> list[dict]:
     """Segment the images of `source` with fold `fold` (default 0) of an nnU-Net model folder.
+
+    With `members` (other plain model folders, the same fold), the folder and its members run as a
+    deep ensemble (`relunet.nnunet.ensemble`).
 
     Writes, as `relunet predict` on a run: `masks/` (nnU-Net's export, the input's geometry),
     `disagreement/` (relation models), `cases.csv` most doubtful first with `C` and `score`
@@ -100,12 +121,13 @@ def predict_model_folder(
     """
     promise = promise or Promise()
     promise.check()
-    cases = _inputs(run, fold, source)
-    folder, model = _open(run, fold, device, mirroring)
+    cases = _inputs(run, fold, source, members)
+    folder, model = _open(run, fold, device, mirroring, members)
     checkpoint = folder.checkpoint
     identity = ModelIdentity(str(checkpoint.resolve()), file_sha256(checkpoint), folder.fold, model.kind)
-    calibration = load_calibration(folder.fold_folder, identity, promise, score_id(model.kind, mirroring))
+    calibration = load_calibration(folder.fold_folder, identity, promise, score_id(model, mirroring))
     protected = {"the input data": source, "the model folder": run}
+    protected.update({f"the member {m}": m for m in members})
     check_apart(out, protected)
     with results_folder(out, "prediction", overwrite, protected) as staging:
         rows, statistics = [], {}
@@ -114,11 +136,10 @@ def predict_model_folder(
                 result = model.predict(files)
                 name = f"{case_id}{model.file_ending}"
                 mask = model.write(result.labels, staging / "masks" / name, result.properties)
-                score = model.score(result.maps)
                 row = {
                     "case_id": case_id,
-                    "C": score,
-                    "score": score,
+                    "C": result.score,
+                    "score": result.score,
                     "foreground_voxels": int((result.labels > 0).sum()),
                     "mask": str(mask.relative_to(staging)),
                 }
@@ -140,19 +161,25 @@ def predict_model_folder(
 
 
 def calibration_of(
-    run: Path, data: Path, fold: int | None = None, device: str = "auto", mirroring: bool = True
+    run: Path,
+    data: Path,
+    fold: int | None = None,
+    device: str = "auto",
+    mirroring: bool = True,
+    members: Sequence[Path] = (),
 ) -> tuple[FoldFolder, Calibration]:
     """(score, Dice) pairs of the fold's validation cases in nnU-Net's `splits_final.json`.
 
-    `data` is the raw dataset folder (`imagesTr/`, `labelsTr/`). Returns the fold folder the
+    `data` is the raw dataset folder (`imagesTr/`, `labelsTr/`); `members` make it the deep
+    ensemble's calibration, kept in the model folder's fold. Returns the fold folder the
     calibration belongs in and the calibration.
     """
     require_nnunet()
     preprocessed = env_folder("nnUNet_preprocessed", "calibrate reads the fold's splits_final.json there")
-    folder = ModelFolder(Path(run), 0 if fold is None else fold).check()
+    folder = _folders(run, fold, members)[0]
     held_out = folder.validation_cases(preprocessed)
-    images = _inputs(run, fold, data)
-    folder, model = _open(run, fold, device, mirroring)
+    images = _inputs(run, fold, data, members)
+    folder, model = _open(run, fold, device, mirroring, members)
     labels = Path(data) / "labelsTr"
     missing = [c for c in held_out if c not in images or not (labels / f"{c}{model.file_ending}").is_file()]
     if missing:
@@ -174,11 +201,11 @@ def calibration_of(
             pairs.append(
                 {
                     "case_id": case_id,
-                    "score": model.score(result.maps),
+                    "score": result.score,
                     "dice": float(dice.mean()),
                     **image_statistics(result.image),
                 }
             )
     source = f"{data} (nnU-Net splits_final.json, fold {folder.fold} validation)"
     sha = file_sha256(folder.checkpoint)
-    return folder.fold_folder, Calibration(sha, score_id(model.kind, mirroring), source, pairs)
+    return folder.fold_folder, Calibration(sha, score_id(model, mirroring), source, pairs)

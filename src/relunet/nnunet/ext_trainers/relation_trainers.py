@@ -1,5 +1,11 @@
-"""Where nnU-Net's trainer search finds `nnUNetTrainerRelation` and its variants (`nnUNet_extTrainer`)."""
+"""Where nnU-Net's trainer search (`nnUNet_extTrainer`) finds relunet's relation and seeded trainers."""
 
+from relunet.nnunet.seeded_trainers import (  # noqa: F401 (found by name, as above)
+    nnUNetTrainer_seed1,
+    nnUNetTrainer_seed2,
+    nnUNetTrainer_seed3,
+    nnUNetTrainer_seed4,
+)
 from relunet.nnunet.trainer import (  # noqa: F401 (found by name: nnunetv2.utilities.find_objects)
     nnUNetTrainerRelation,
     nnUNetTrainerRelation_1epoch,
