@@ -539,6 +539,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="Processes of conversion and preprocessing.")
     parser.add_argument("--time-limit", type=float, default=None, help="Seconds; then stop what runs.")
     parser.add_argument("--report", action="store_true", help="Write the page from finished runs only.")
+    parser.add_argument("--prepare-only", action="store_true", help="Convert, plan and preprocess; no more.")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "nnunet.json")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "nnunet.md")
     parser.add_argument("--step-time", type=Path, default=ROOT / "docs" / "nnunet_step_time.json")
@@ -553,6 +554,9 @@ def main() -> None:
         "nnUNet_def_n_proc": str(args.processes),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
     }
+    if args.prepare_only:
+        prepare(work, env, args.data, args.processes)
+        return
     if not args.report:
         run(args, work, env)
     results = collect(work)
