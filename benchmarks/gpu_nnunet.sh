@@ -14,14 +14,16 @@
 # Packages go to .nnunet-site/ and the work (converted, preprocessed, trained, predicted) to
 # .nnunet-gpu/, both git-ignored, so a warm machine keeps them from one call to the next.
 #
-# Budget: nnU-Net's schedule is 1000 x 250, hours per training; a session has 15 minutes of device
-# time and a call 10, so the default is EPOCHS=10 ITERATIONS=250 (set EPOCHS=1000 for the full
-# schedule). Everything stops after $BUDGET_S seconds. Resuming: call step 2 again on the warm
-# machine with the same settings: finished trainings and predictions are kept, a stopped training
-# continues with --continue from nnU-Net's checkpoint_latest.pth, which nnU-Net writes every 50
-# epochs (a training stopped before its first one starts again). The checkpoints (about 40 MB
-# each) do not come back, so a later session starts again.
-#
+# Budget: nnU-Net's schedule is 1000 epochs x 250 iterations, hours per training; a session has 15
+# minutes of device time and a call at most 10, so the default is EPOCHS=5 ITERATIONS=250 for all
+# models side by side (with 14 trainings on 16 cores nnU-Net's augmentation on the CPU bounds the
+# pace, one worker each). Everything stops after $BUDGET_S seconds (default 400, leaving the 10-minute
+# call time for the install, conversion, preprocessing and timing). Resuming: call step 2 again on
+# the still-warm machine with the same settings: finished trainings and predictions are kept, and a
+# stopped training continues with --continue from nnU-Net's checkpoint_latest.pth, which nnU-Net
+# writes every 50 epochs (one stopped before its first starts again). EPOCHS=1000 is the full
+# schedule, which needs calls chained that way for hours: the checkpoints (about 40 MB each) do
+# not come back through $OUT, so a session that ends loses them.
 # Writes to $OUT:
 #   nnunet.json, nnunet.md    the rows of this run (nnunet_hippocampus.py --json/--page)
 #   nnunet_step_time.json     the time per iteration and peak GPU memory of both trainers (measured
@@ -51,9 +53,9 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 python3 -c "import torch, nnunetv2, SimpleITK, monai; print('torch', torch.__version__)" || exit 1
 STEP_ARGS=(--device "$DEVICE" --warmup "${STEP_WARMUP:-3}" --steps "${STEP_STEPS:-10}")
 RUN_ARGS=(--work "$WORK" --data "${DATA:-.devdata/Task04_Hippocampus}" --configurations "$CONF"
-    --folds ${FOLDS:-0 1 2 3 4} --ensemble "${ENSEMBLE:-5}" --epochs "${EPOCHS:-10}"
+    --folds ${FOLDS:-0 1 2 3 4} --ensemble "${ENSEMBLE:-5}" --epochs "${EPOCHS:-5}"
     --iterations "${ITERATIONS:-250}" --device "$DEVICE" --jobs "$JOBS" --processes "$CORES"
-    --da-workers $(((CORES - 2) / JOBS > 0 ? (CORES - 2) / JOBS : 1)) --time-limit "${BUDGET_S:-420}"
+    --da-workers $(((CORES - 2) / JOBS > 0 ? (CORES - 2) / JOBS : 1)) --time-limit "${BUDGET_S:-400}"
     --json "$OUT/nnunet.json" --page "$OUT/nnunet.md" --step-time "$WORK/nnunet_step_time.json")
 {
     # conversion and preprocessing first (the step time needs the plans), then the timing, then the rest
@@ -61,7 +63,7 @@ RUN_ARGS=(--work "$WORK" --data "${DATA:-.devdata/Task04_Hippocampus}" --configu
         python3 -W ignore benchmarks/nnunet_step_time.py --preprocessed "$WORK/preprocessed" \
             --configurations "$CONF" "${STEP_ARGS[@]}" --out "$WORK/nnunet_step_time.json" &&
         python3 -W ignore benchmarks/nnunet_hippocampus.py "${RUN_ARGS[@]}"
-} 2>&1 | grep -v -E "^\s*$|Please cite|Isensee|^#+$" >"$OUT/log.txt"
+} 2>&1 | grep --line-buffered -v -E "^\s*$|Please cite|Isensee|^#+$" >"$OUT/log.txt"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 grep -E "done|not finished|Error|error|ratio" "$OUT/log.txt" | tail -n 40
 cp "$WORK/nnunet_step_time.json" "$OUT/" 2>/dev/null

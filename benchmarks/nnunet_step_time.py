@@ -5,9 +5,10 @@ draws one batch from nnU-Net's own training dataloader (its patches and augmenta
 the timing) and gives it to both trainers' `train_step`, alternating which goes first; after
 `--warmup` such iterations, `--steps` are timed. Taking turns in one process makes the ratio robust
 to a CPU that other work shares: a busy stretch slows both. Reports the median seconds per
-iteration of each, their ratio, and peak memory: on CUDA each trainer's own
-(`torch.cuda.max_memory_allocated` over its steps), on the CPU the process's peak resident memory
-(both trainers together; the trainings' own peaks are in nnunet_hippocampus.py's rows).
+iteration of each, their ratio, and peak memory: on CUDA each trainer's step's own (the most
+`torch.cuda.max_memory_allocated` rose above the memory held when its step began), on the CPU
+the process's peak resident memory (both trainers together; the trainings' own peaks are in
+nnunet_hippocampus.py's rows).
 
 Adds its result to `--out` (JSON keyed by device, then configuration), so CPU and GPU runs sit
 side by side.
@@ -55,15 +56,20 @@ def build(name: str, dataset: str, configuration: str, device: torch.device):
 
 
 def timed_step(trainer, batch: dict, device: torch.device) -> tuple[float, int]:
-    """Seconds of one `train_step` and, on CUDA, its peak allocated bytes (else 0)."""
+    """Seconds of one `train_step` and, on CUDA, the most bytes it allocated above what was held before.
+
+    Both trainers' weights and optimiser states stay on the GPU throughout, so the peak of the step
+    is counted from the memory allocated when it starts (else 0).
+    """
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+        held = torch.cuda.memory_allocated(device)
     start = time.perf_counter()
     trainer.train_step(batch)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        return time.perf_counter() - start, torch.cuda.max_memory_allocated(device)
+        return time.perf_counter() - start, torch.cuda.max_memory_allocated(device) - held
     return time.perf_counter() - start, 0
 
 
