@@ -32,8 +32,8 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -59,8 +59,7 @@ DICE_MARGIN, TIME_RATIO = 0.01, 1.3
 UNTRAINED_DICE = 0.5
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     """One trained fold: trainer, configuration, fold and seed (0: nnU-Net's usual folder name)."""
 
     trainer: str
@@ -524,6 +523,16 @@ def page(results: dict, step_time: dict, work: str, gpu: tuple[dict, dict] | Non
     ]
     if gpu:
         lines += ["", "## On a GPU (benchmarks/gpu_nnunet.sh)", "", *results_section(*gpu)]
+    else:
+        lines += [
+            "",
+            "No GPU rows yet. To add them: `bash benchmarks/gpu_nnunet_prepare.sh` here (the wheels and "
+            "the data to carry), then on a lent GPU machine `bash benchmarks/gpu_nnunet.sh install` "
+            "(carrying .whl-sitk) and right after it `CONF=3d_fullres bash benchmarks/gpu_nnunet.sh` "
+            "(carrying .whl and .devdata/Task04_Hippocampus); put the nnunet.json and "
+            "nnunet_step_time.json it writes into docs/nnunet_gpu/ and run this script with "
+            "`--report --gpu-results docs/nnunet_gpu`.",
+        ]
     return "\n".join(lines) + "\n"
 
 
