@@ -63,7 +63,7 @@ RUN_ARGS=(--work "$WORK" --data "${DATA:-.devdata/Task04_Hippocampus}" --configu
         python3 -W ignore benchmarks/nnunet_step_time.py --preprocessed "$WORK/preprocessed" \
             --configurations "$CONF" "${STEP_ARGS[@]}" --out "$WORK/nnunet_step_time.json" &&
         python3 -W ignore benchmarks/nnunet_hippocampus.py "${RUN_ARGS[@]}"
-} 2>&1 | grep --line-buffered -v -E "^\s*$|Please cite|Isensee|^#+$" >"$OUT/log.txt"
+} 2>&1 | grep --line-buffered -v -E "^\s*$|Please cite|Isensee|^#+$|Preprocessing cases" >"$OUT/log.txt"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv
 grep -E "done|not finished|Error|error|ratio" "$OUT/log.txt" | tail -n 40
 cp "$WORK/nnunet_step_time.json" "$OUT/" 2>/dev/null

@@ -55,6 +55,8 @@ REVIEW_TARGET, REVIEW_RISK = max(TARGETS["hippocampus"]), 0.1
 CAL_SHARE, SPLITS = 0.5, 500
 #: the issue's targets: Dice within this of the plain trainer's, iteration time at most this ratio
 DICE_MARGIN, TIME_RATIO = 0.01, 1.3
+#: training iterations of nnU-Net's schedule (1000 epochs x 250)
+SCHEDULE_ITERATIONS = 1000 * 250
 #: below this Dice a model has not learned to segment (the Dice target then compares two failures)
 UNTRAINED_DICE = 0.5
 
@@ -403,7 +405,16 @@ def step_table(step_time: dict) -> list[str]:
                 f"| {seconds[RELATION]:.2f} | {seconds[PLAIN]:.2f} | {r['ratio']:.2f}x "
                 f"| {r['steps']} after {r['warmup']} | {memory} |"
             )
-    return lines
+    schedule = [
+        f"{device} {configuration} {SCHEDULE_ITERATIONS * r['median_seconds'][PLAIN] / 3600:.0f} h"
+        for device, by_configuration in step_time.items()
+        for configuration, r in by_configuration.items()
+    ]
+    return lines + [
+        "",
+        f"At these times, the training iterations alone of nnU-Net's schedule ({SCHEDULE_ITERATIONS} per "
+        f"model) take per plain model: {', '.join(schedule)}.",
+    ]
 
 
 def targets(results: dict, step_time: dict) -> list[str]:
