@@ -423,7 +423,8 @@ def targets(results: dict, step_time: dict) -> list[str]:
     fold0 = {
         (r["configuration"], r["trainer"]): r for r in results["models"] if r["fold"] == 0 and r["seed"] == 0
     }
-    for configuration in CONFIGURATIONS:
+    measured = {r["configuration"] for r in results["models"]} | {c for by in step_time.values() for c in by}
+    for configuration in (c for c in CONFIGURATIONS if c in measured):
         rel, plain = fold0.get((configuration, RELATION)), fold0.get((configuration, PLAIN))
         found = []
         if rel and plain and "dice" in rel and "dice" in plain:
