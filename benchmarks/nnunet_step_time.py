@@ -5,7 +5,8 @@ draws one batch from nnU-Net's own training dataloader (its patches and augmenta
 the timing) and gives it to both trainers' `train_step`, alternating which goes first; after
 `--warmup` such iterations, `--steps` are timed. Taking turns in one process makes the ratio robust
 to a CPU that other work shares: a busy stretch slows both. Reports the median seconds per
-iteration of each, their ratio, and peak memory: on CUDA each trainer's step's own (the most
+iteration of each, their ratio (and the median of the ratios of the two steps taken on each batch,
+side by side in time), and peak memory: on CUDA each trainer's step's own (the most
 `torch.cuda.max_memory_allocated` rose above the memory held when its step began), on the CPU
 the process's peak resident memory (both trainers together; the trainings' own peaks are in
 nnunet_hippocampus.py's rows).
@@ -31,7 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from relunet.atomic import write_json
+
 TRAINERS = ("nnUNetTrainerRelation", "nnUNetTrainer")
+RELATION, PLAIN = TRAINERS
 
 
 def build(name: str, dataset: str, configuration: str, device: torch.device):
@@ -91,14 +95,17 @@ def measure(dataset: str, configuration: str, device: torch.device, warmup: int,
             configuration, iteration, {name: round(s[-1], 3) for name, s in seconds.items() if s}, flush=True
         )
     relation, plain = (float(np.median(seconds[name])) for name in TRAINERS)
+    paired = np.divide(seconds[RELATION], seconds[PLAIN])
     result = {
         "batch_size": trainers["nnUNetTrainer"].batch_size,
         "patch_size": list(trainers["nnUNetTrainer"].configuration_manager.patch_size),
         "warmup": warmup,
         "steps": steps,
         "seconds": seconds,
-        "median_seconds": {"nnUNetTrainerRelation": relation, "nnUNetTrainer": plain},
+        "median_seconds": {RELATION: relation, PLAIN: plain},
         "ratio": relation / plain,
+        "paired_ratios": paired.tolist(),
+        "median_paired_ratio": float(np.median(paired)),
     }
     if device.type == "cuda":
         result["peak_memory_mb"] = {name: peak[name] / 2**20 for name in TRAINERS}
@@ -127,14 +134,14 @@ def main() -> None:
     os.environ["nnUNet_results"] = tempfile.mkdtemp(prefix="nnunet_step_time_")
     os.environ["nnUNet_n_proc_DA"] = "0"
     device = torch.device(args.device)
-    found = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for configuration in args.configurations:
         result = measure(args.dataset, configuration, device, args.warmup, args.steps)
         result["command"] = "python benchmarks/nnunet_step_time.py " + " ".join(sys.argv[1:])
+        # read just before writing: runs of other configurations may have added theirs meanwhile
+        found = json.loads(args.out.read_text()) if args.out.is_file() else {}
         found.setdefault(device.type, {})[configuration] = result
+        write_json(args.out, found)
         print(configuration, result["median_seconds"], f"ratio {result['ratio']:.3f}", flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(found, indent=1) + "\n")
 
 
 if __name__ == "__main__":
