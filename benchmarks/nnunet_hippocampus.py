@@ -304,6 +304,8 @@ def run(args: argparse.Namespace, work: Path, env: dict) -> None:
     raw = prepare(work, env, args.data, args.processes)
     budget = (args.epochs, args.iterations)
     train_env = {**env, "nnUNet_n_proc_DA": str(args.da_workers)}
+    # predictions run beside each other too: each gets its share of the processes
+    predict_env = {**env, "nnUNet_def_n_proc": str(max(1, args.processes // args.jobs))}
     models = [Model(t, c, k) for c in args.configurations for k in args.folds for t in TRAINERS]
     models += [Model(PLAIN, c, 0, s) for c in args.configurations for s in range(1, args.ensemble)]
 
@@ -311,7 +313,7 @@ def run(args: argparse.Namespace, work: Path, env: dict) -> None:
         try:
             train(work, train_env, model, budget, args.device, deadline)
             if model.seed == 0:
-                predict(work, env, raw, [model], model.predictions(work), args.device, deadline)
+                predict(work, predict_env, raw, [model], model.predictions(work), args.device, deadline)
             print("done", model, flush=True)
         except (Stopped, RuntimeError) as err:
             print(f"not finished: {model}: {type(err).__name__} {err}", flush=True)
