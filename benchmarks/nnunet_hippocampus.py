@@ -298,6 +298,12 @@ def collect(work: Path) -> dict:
     return {"models": models, "pooled": pooled, "ensembles": ensembles}
 
 
+def say(line: str) -> None:
+    """One line of output in one write (jobs side by side do not interleave)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace, work: Path, env: dict) -> None:
     """Train and predict what is missing, `args.jobs` models at a time, until `args.time_limit`."""
     deadline = time.time() + args.time_limit if args.time_limit else None
@@ -314,9 +320,9 @@ def run(args: argparse.Namespace, work: Path, env: dict) -> None:
             train(work, train_env, model, budget, args.device, deadline)
             if model.seed == 0:
                 predict(work, predict_env, raw, [model], model.predictions(work), args.device, deadline)
-            print("done", model, flush=True)
+            say(f"done {model}")
         except (Stopped, RuntimeError) as err:
-            print(f"not finished: {model}: {type(err).__name__} {err}", flush=True)
+            say(f"not finished: {model}: {type(err).__name__} {err}")
 
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(job, models))
@@ -327,7 +333,7 @@ def run(args: argparse.Namespace, work: Path, env: dict) -> None:
             try:
                 predict(work, env, raw, members, out, args.device, deadline)
             except (Stopped, RuntimeError) as err:
-                print(f"not finished: ensemble {configuration}: {err}", flush=True)
+                say(f"not finished: ensemble {configuration}: {err}")
 
 
 def number(row: dict, key: str, digits: int) -> str:
