@@ -394,6 +394,16 @@ def model_table(results: dict) -> list[str]:
     return lines
 
 
+def time_ratio(r: dict) -> float:
+    """Relation over plain: the median of the per-batch ratios where recorded, else the ratio of medians.
+
+    The two steps on one batch are adjacent in time, so their ratio is robust to load that drifts
+    during the run; the ratio of the medians may pair a busy step of one trainer with a quiet one of
+    the other.
+    """
+    return r.get("median_paired_ratio", r["ratio"])
+
+
 def paired(r: dict) -> str:
     """The median and range of the per-batch ratios (the two steps on one batch, side by side)."""
     ratios = r.get("paired_ratios")
@@ -407,8 +417,8 @@ def step_table(step_time: dict) -> list[str]:
     if not step_time:
         return ["Not measured yet (run benchmarks/nnunet_step_time.py)."]
     lines = [
-        "| device | configuration | batch x patch | s / iteration, Relation | s / iteration, plain | ratio "
-        "| per batch: median ratio (range) | steps timed | peak memory |",
+        "| device | configuration | batch x patch | s / iteration, Relation | s / iteration, plain "
+        "| ratio of the medians | per batch: median ratio (range) | steps timed | peak memory |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for device, by_configuration in step_time.items():
@@ -470,7 +480,7 @@ def targets(results: dict, step_time: dict) -> list[str]:
             found.append("Dice and Spearman: not both predicted")
         for device, by_configuration in step_time.items():
             if configuration in by_configuration:
-                ratio = by_configuration[configuration]["ratio"]
+                ratio = time_ratio(by_configuration[configuration])
                 met = "met" if ratio <= TIME_RATIO else "missed"
                 found.append(f"time per iteration {ratio:.2f}x on {device} (<= {TIME_RATIO}x: {met})")
         lines.append(f"- {configuration}: " + "; ".join(found))
@@ -517,7 +527,9 @@ def results_section(results: dict, step_time: dict) -> list[str]:
         "",
         "Time per training iteration (benchmarks/nnunet_step_time.py: both trainers built from the same "
         "plans, `train_step` on the same batches of nnU-Net's own dataloader, taking turns in one "
-        "process; medians):",
+        "process; medians). The target is judged on the median of the per-batch ratios: the two steps "
+        "on one batch are adjacent in time, so their ratio holds when the load of a shared CPU drifts "
+        "during the run, which the ratio of the medians does not:",
         "",
         *step_table(step_time),
         "",

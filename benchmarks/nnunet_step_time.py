@@ -5,11 +5,11 @@ draws one batch from nnU-Net's own training dataloader (its patches and augmenta
 the timing) and gives it to both trainers' `train_step`, alternating which goes first; after
 `--warmup` such iterations, `--steps` are timed. Taking turns in one process makes the ratio robust
 to a CPU that other work shares: a busy stretch slows both. Reports the median seconds per
-iteration of each, their ratio (and the median of the ratios of the two steps taken on each batch,
-side by side in time), and peak memory: on CUDA each trainer's step's own (the most
-`torch.cuda.max_memory_allocated` rose above the memory held when its step began), on the CPU
-the process's peak resident memory (both trainers together; the trainings' own peaks are in
-nnunet_hippocampus.py's rows).
+iteration of each, their ratio, the median of the per-batch ratios (the two steps on one batch
+are adjacent in time, so it holds when the load drifts during the run), and peak memory: on
+CUDA each trainer's step's own (the most `torch.cuda.max_memory_allocated` rose above the memory
+held when its step began), on the CPU the process's peak resident memory (both trainers
+together; the trainings' own peaks are in nnunet_hippocampus.py's rows).
 
 Adds its result to `--out` (JSON keyed by device, then configuration), so CPU and GPU runs sit
 side by side.

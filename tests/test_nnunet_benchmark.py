@@ -27,9 +27,11 @@ def write_per_case(folder, score, dice):
     (folder / "per_case.csv").write_text("\n".join(lines) + "\n")
 
 
-def step_time(ratio):
+def step_time(ratio, paired=None):
     seconds = {bench.RELATION: ratio, bench.PLAIN: 1.0}
     row = {"median_seconds": seconds, "ratio": ratio, "batch_size": 9, "patch_size": [4, 4], "steps": 3}
+    if paired:
+        row |= {"paired_ratios": paired, "median_paired_ratio": float(np.median(paired))}
     return {"cpu": {"2d": {**row, "warmup": 0, "process_peak_rss_mb": 50.0, "threads": 2, "command": "x"}}}
 
 
@@ -61,3 +63,6 @@ def test_rows_targets_and_review_shares_come_from_the_records(tmp_path):
     assert "deep ensemble of 2" in text
     assert "above: missed" not in text
     assert "(<= 1.3x: missed)" in bench.page(results, step_time(1.4), "W", None)
+    # the per-batch ratios, adjacent in time, decide where recorded
+    drifting = bench.page(results, step_time(1.4, [1.1, 1.2, 1.0]), "W", None)
+    assert "time per iteration 1.10x on cpu (<= 1.3x: met)" in drifting and "1.10x (1.00-1.20)" in drifting
