@@ -548,8 +548,8 @@ def page(results: dict, step_time: dict, work: str, gpu: tuple[dict, dict] | Non
         "",
         *commands(results, step_time, work),
         "",
-        "Both trainers get the same budget, nnU-Net's planned batch and patch (2d: 366 slices of 56x40; "
-        "3d_fullres: 9 patches of 40x56x40), on the CPU of a shared 2-core machine. That is far below "
+        "Both trainers get the same budget and nnU-Net's planned batch and patch (the table of the time "
+        "per iteration shows them), on the CPU of a shared 2-core machine. That is far below "
         "nnU-Net's schedule (1000 epochs x 250 iterations): at this budget neither trainer has learned "
         "to segment, so the rows say that the pieces work together and how the trainers compare at a "
         "tiny budget, not what either reaches. benchmarks/gpu_nnunet.sh runs the schedule on a GPU.",
