@@ -199,7 +199,8 @@ def render(result: dict) -> str:
         "are read from the run's disk cache, which each training fills (its time includes reading and "
         "preprocessing every case once). Prediction: one whole volume with the models of the smallest "
         "size, self-pair, masks and tables written; the 3D model by sliding windows. Steps that do not "
-        "depend on each other ran side by side.",
+        "depend on each other ran side by side; a step measured again by a resumed run (the script "
+        "keeps finished rows) ran beside whatever else was running then.",
         "",
         "| cases | step | peak RSS | seconds | disk cache | load average (before, after) |",
         "| ---: | --- | ---: | ---: | ---: | --- |",
