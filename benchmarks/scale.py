@@ -30,7 +30,8 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import nibabel as nib
@@ -102,7 +103,12 @@ def write_dataset(work: Path, n_cases: int, shape: tuple[int, int, int]) -> Path
 
 
 def measured(args: list[str]) -> dict:
-    """Run `python -m relunet ARGS`; its wall time, peak resident memory and exit status."""
+    """Run `python -m relunet ARGS`; its wall time, peak resident memory and exit status.
+
+    The kernel counts the peak of the process that started the child in the child's own peak
+    (Linux keeps the high-water mark across `exec`): this process must stay small, so the volumes
+    are written by a process of their own (`measure`).
+    """
     tic = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "relunet", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -126,7 +132,8 @@ def measure(work: Path, sizes: list[int], shape: tuple[int, int, int]) -> list[d
     """
     done_path = work / "rows.jsonl"
     rows = [json.loads(line) for line in done_path.read_text().splitlines()] if done_path.is_file() else []
-    datasets = {n: write_dataset(work, n, shape) for n in sizes}
+    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as writer:
+        datasets = {n: writer.submit(write_dataset, work, n, shape).result() for n in sizes}
     one = datasets[min(sizes)] / "imagesTr" / "ct_000.nii.gz"
     chains = []
     for n in sizes:
@@ -192,7 +199,8 @@ def render(result: dict) -> str:
         "are read from the run's disk cache, which each training fills (its time includes reading and "
         "preprocessing every case once). Prediction: one whole volume with the models of the smallest "
         "size, self-pair, masks and tables written; the 3D model by sliding windows. Steps that do not "
-        "depend on each other ran side by side.",
+        "depend on each other ran side by side; a step measured again by a resumed run (the script "
+        "keeps finished rows) ran beside whatever else was running then.",
         "",
         "| cases | step | peak RSS | seconds | disk cache | load average (before, after) |",
         "| ---: | --- | ---: | ---: | ---: | --- |",
@@ -216,7 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="3,6", help="Dataset sizes (cases), comma-separated.")
     parser.add_argument("--shape", default="512,512,300", help="Volume shape.")
-    parser.add_argument("--work", type=Path, default=ROOT / ".scale")
+    parser.add_argument("--work", type=lambda text: Path(text).resolve(), default=ROOT / ".scale")
     parser.add_argument("--keep", action="store_true", help="Keep the dataset and the runs.")
     parser.add_argument("--out", type=Path, default=DOCS)
     parser.add_argument(

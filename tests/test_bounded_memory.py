@@ -224,3 +224,50 @@ def test_a_class_no_mask_holds_is_refused_from_the_disk_cache_with_nothing_writt
     assert result.exit_code == 2, result.output
     assert "label 3" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_predict_and_evaluate_read_a_folder_case_by_case(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    import relunet.inference.workflows as workflows
+
+    data = write_msd(tmp_path / "msd", n_cases=5)
+    _train(data, tmp_path / "run", "memory")
+    read, held = [], []
+    load_case = workflows.load_case
+
+    def counting_load_case(*args, **kwargs):
+        gc.collect()
+        held.append(sum(ref() is not None for ref in read))
+        case = load_case(*args, **kwargs)
+        read.append(weakref.ref(case))
+        return case
+
+    monkeypatch.setattr(workflows, "load_case", counting_load_case)
+    rows = workflows.predict_folder(tmp_path / "run", data / "imagesTr", tmp_path / "pred", device="cpu")
+    assert len(rows) == len(read) == 5 and max(held) <= 1  # the last case only, not all read so far
+    read.clear(), held.clear()
+    workflows.evaluate_folder(tmp_path / "run", data, tmp_path / "eval", all_cases=True, device="cpu")
+    assert len(read) == 5 and max(held) <= 1
+
+
+def test_predict_refuses_a_case_that_does_not_fit_the_model_before_reading_any(tmp_path, monkeypatch):
+    import nibabel as nib
+
+    import relunet.inference.workflows as workflows
+
+    data = write_msd(tmp_path / "msd", n_cases=4)
+    _train(data, tmp_path / "run", "memory")
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a", "b"):
+        (images / f"{name}.nii.gz").write_bytes((data / "imagesTr" / "case_000.nii.gz").read_bytes())
+    nib.save(nib.Nifti1Image(np.zeros((12, 14, 10, 2), np.float32), np.eye(4)), images / "c.nii.gz")
+    monkeypatch.setattr(workflows, "load_case", lambda *a, **k: pytest.fail("read before the check"))
+    result = CliRunner().invoke(
+        app,
+        ["predict", str(tmp_path / "run"), str(images), "--out", str(tmp_path / "pred"), "--device", "cpu"],
+    )
+    assert result.exit_code == 2 and "c.nii.gz: 2 channel(s)" in result.stderr, result.output
+    assert not (tmp_path / "pred").exists()

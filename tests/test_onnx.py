@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import write_pictures
+from conftest import write_msd, write_pictures
 from PIL import Image
 from test_cli import TINY, invoke, read_rows
 from torch import nn
@@ -107,6 +107,23 @@ def test_anchors_and_flip_tta_through_onnxruntime(exported):
         assert abs(expected.confidence - found.confidence) <= 1e-4
         for head, probability in expected.maps.items():
             np.testing.assert_allclose(probability, found.maps[head], atol=1e-4)
+
+
+def test_sliding_windows_through_onnxruntime_equal_torch(tmp_path):
+    data = write_msd(tmp_path / "msd", n_cases=4, shape=(64, 40, 36))
+    run = tmp_path / "run"
+    options = ["--dims", "3", "--patch-size", "32,32,32", "--overlap", "0.25", "--folds", "2"]
+    assert invoke("train", data, "--out", run, *options, *TINY).exit_code == 0
+    case = load_cases(index_input(data / "imagesTr").subset(["case_000"]), with_label=False)[0]
+    torch_predictor, _ = open_predictor(run, None, "cpu")
+    onnx_predictor, _ = open_predictor(run, None, "cpu", engine="onnxruntime")
+    assert torch_predictor.windowed and onnx_predictor.windowed
+    expected, found = predict_case(torch_predictor, case), predict_case(onnx_predictor, case)
+    assert set(expected.maps) == {"seg_a", "seg_b", "union", "inter"}
+    assert abs(expected.confidence - found.confidence) <= 1e-4
+    for head, probability in expected.maps.items():
+        assert probability.shape == (1, 64, 40, 36)  # stitched from 3 x 2 x 2 windows
+        np.testing.assert_allclose(probability, found.maps[head], atol=1e-4)
 
 
 def test_unet_exported_on_the_fly_matches_torch(tmp_path):

@@ -45,11 +45,15 @@ def padded_shape(shape: tuple[int, ...], multiple: int) -> tuple[int, ...]:
 
 
 def pad_to(samples: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Zero-pad the trailing spatial axes of `(N, C, *s)` at their far end up to `shape`."""
+    """Zero-pad the trailing spatial axes of `(N, C, *s)` at their far end up to `shape`.
+
+    Samples that already have that shape come back as they are, not copied (a whole CT volume is
+    hundreds of MB).
+    """
     pad = [(0, 0), (0, 0)] + [(0, t - s) for s, t in zip(samples.shape[2:], shape, strict=True)]
     if any(after < 0 for _, after in pad):
         raise ValueError(f"samples of size {samples.shape[2:]} exceed the padded size {shape}")
-    return np.pad(samples, pad)
+    return np.pad(samples, pad) if any(after for _, after in pad) else samples
 
 
 def crop_to(samples: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

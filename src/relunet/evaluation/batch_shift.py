@@ -24,6 +24,7 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
     channel means relative to their mean (colour balance; 0 for one channel).
     """
     values = image.astype(np.float64)
+    noise = _median_step(values)
     std = float(values.std())
     scale = std if std > 0 else 1.0
     channel_means = values.reshape(len(values), -1).mean(axis=1)
@@ -32,9 +33,15 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
         "log_voxels": float(np.log(values[0].size)),
         "intensity_mean": mean,
         "intensity_std": std,
-        "noise": float(np.median(np.abs(np.diff(values, axis=-1)))) / scale,
+        "noise": noise / scale,
         "channel_spread": float(channel_means.std() / (abs(mean) if mean else 1.0)),
     }
+
+
+def _median_step(values: np.ndarray) -> float:
+    """Median absolute difference of neighbouring voxels along the last axis, in one working copy."""
+    steps = np.diff(values, axis=-1)
+    return float(np.median(np.abs(steps, out=steps), overwrite_input=True))
 
 
 def batch_shift(reference: dict[str, np.ndarray], batch: dict[str, np.ndarray]) -> dict:

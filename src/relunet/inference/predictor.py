@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,15 +99,19 @@ class Predictor:
 
     def check(self, case: Case) -> None:
         """Raise InputError if the case does not fit the model (channels, dimensions)."""
+        self.check_shape(case.image_path, case.image.shape)
+
+    def check_shape(self, path: Path, shape: tuple[int, ...]) -> None:
+        """Raise InputError if an image of `(C, *S)` `shape` (from its header) does not fit the model."""
         expected = self.config.model.in_channels
-        if case.image.shape[0] != expected:
+        if shape[0] != expected:
             raise InputError(
-                f"{case.image_path}: {case.image.shape[0]} channel(s), but the model was trained "
+                f"{path}: {shape[0]} channel(s), but the model was trained "
                 f"on {expected}; give images with {expected} channel(s) or use a matching run"
             )
-        if len(case.spatial_shape) < self.config.data.dims:
+        if len(shape) - 1 < self.config.data.dims:
             raise InputError(
-                f"{case.image_path}: a {len(case.spatial_shape)}D image, but the model is "
+                f"{path}: a {len(shape) - 1}D image, but the model is "
                 f"{self.config.data.dims}D; give volumes or use a 2D run"
             )
 
@@ -155,6 +160,7 @@ class Predictor:
         """
         if self._last_samples is None or self._last_samples[0] is not case:
             cfg = self.config.data
+            self._last_samples = None  # the last case's samples go before this one's are made
             self._last_samples = (case, to_samples(self.prep.image(case), cfg.dims, cfg.slice_axis))
         return self._last_samples[1]
 
@@ -171,14 +177,14 @@ class Predictor:
             return self._in_case_geometry(case, stacked)
         shape = padded_shape(samples.shape[2:], self.size_multiple)
         batch_size = inference_batch(self.config.model, shape, self.batch_size, case.image_path.name)
-        inputs = torch.from_numpy(pad_to(samples, shape))
+        inputs = torch.from_numpy(pad_to(samples, shape))  # a view of the samples where no pad is needed
         if self.device.type == "cuda":
-            inputs = inputs.pin_memory()
+            inputs = inputs.contiguous().pin_memory()
         outputs: dict[str, np.ndarray] = {}
         with torch.inference_mode(), autocast(self.device, self.amp):
             for begin in range(0, len(inputs), batch_size):
                 index = np.arange(begin, min(begin + batch_size, len(inputs)))
-                batch = inputs[begin : begin + batch_size].to(self.device, non_blocking=True)
+                batch = inputs[begin : begin + batch_size].contiguous().to(self.device, non_blocking=True)
                 for head, prob in batch_fn(batch, index / max(len(inputs) - 1, 1)).items():
                     if head not in outputs:  # filled batch by batch: no second copy of the maps
                         outputs[head] = np.empty((len(inputs), *prob.shape[1:]), np.float32)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,10 @@ from rich.progress import Progress
 from relunet.atomic import write_csv, write_json
 from relunet.confidence import disagreement
 from relunet.config import RunConfig, check_ranges
-from relunet.data.layouts import DatasetIndex, index_dataset, index_input
+from relunet.data.layouts import DatasetIndex, case_shape, index_dataset, index_input, load_case
 from relunet.data.patches import check_patch_size
 from relunet.data.preprocess import label_targets
-from relunet.data.training_set import load_cases
+from relunet.data.training_set import check_consistent
 from relunet.device import resolve_device
 from relunet.errors import InputError
 from relunet.evaluation.batch_shift import image_statistics
@@ -172,14 +172,17 @@ def predict_folder(
     folder = Path(out) if num_parts == 1 else Path(out) / part_folder_name(part_id, num_parts)
     with results_folder(folder, "prediction", overwrite, protected) as staging:
         index = index_input(source)
-        mine = sorted(index.case_ids)[part_id::num_parts]
-        cases = _load_checked(index.subset(mine), predictor, with_label=False)
+        mine = index.subset(sorted(index.case_ids)[part_id::num_parts])
+        cases = _read_checked(mine, predictor, with_label=False)
         pool: list[Case] = []
         if anchors and anchor_source == "train":
             pool = _training_cases(Path(run), predictor, fold_number)
+        elif anchors and num_parts == 1:  # the other cases are the anchors: all of them are held
+            pool = list(cases)
+            cases = iter(pool)
         elif anchors:
-            pool = cases if num_parts == 1 else _load_checked(index, predictor, with_label=False)
-        rows, statistics = _predict_cases(predictor, wrapper, cases, pool, seed, staging)
+            pool = list(_read_checked(index, predictor, with_label=False))
+        rows, statistics = _predict_cases(predictor, wrapper, cases, len(mine.cases), pool, seed, staging)
         threshold, shift = None, None
         if calibration is not None:
             threshold = add_decisions(rows, calibration, promise)
@@ -195,7 +198,8 @@ def predict_folder(
 def _predict_cases(
     predictor: Predictor,
     wrapper: InferenceMethod,
-    cases: list[Case],
+    cases: Iterator[Case],
+    total: int,
     pool: list[Case],
     seed: int,
     out: Path,
@@ -203,12 +207,14 @@ def _predict_cases(
     """Segment each case with `wrapper`; the table rows (most doubtful first), the image statistics.
 
     Masks go to `out/masks`; where the model has both relation heads, the voxels they disagree
-    on go to `out/disagreement`. Anchors are drawn from `pool` by a generator per case.
+    on go to `out/disagreement`. Anchors are drawn from `pool` by a generator per case. `cases`
+    (`total` of them) are read one at a time; the image statistics are taken before the maps exist.
     """
     label_sets = predictor.config.data.label_sets
     rows, statistics = [], {}
     with Progress(transient=True) as progress:
-        for case in progress.track(cases, description="predict"):
+        for case in progress.track(cases, total=total, description="predict"):
+            statistics[case.case_id] = image_statistics(case.image)
             prediction = wrapper.predict([predictor], case, pool, _case_rng(seed, case.case_id))
             path = write_mask(case, prediction.mask, label_sets, out / "masks")
             row = {
@@ -225,7 +231,6 @@ def _predict_cases(
                     write_mask(case, where, label_sets, out / "disagreement").relative_to(out)
                 )
             rows.append(row)
-            statistics[case.case_id] = image_statistics(case.image)
     rows.sort(key=lambda r: (r["score"], r["case_id"]))
     return rows, statistics
 
@@ -254,11 +259,12 @@ def evaluate_folder(
     with results_folder(out, "evaluation", overwrite, _protected(run, data, predictor.config)) as staging:
         index = index_dataset(data)
         test_ids = None if all_cases else _test_ids(Path(run), fold_number, index)
-        cases = _load_checked(index.subset(test_ids) if test_ids else index, predictor)
+        chosen = index.subset(test_ids) if test_ids else index
+        cases = _read_checked(chosen, predictor)
         label_sets = predictor.config.data.label_sets
         rows = []
         with Progress(transient=True) as progress:
-            for case in progress.track(cases, description="evaluate"):
+            for case in progress.track(cases, total=len(chosen.cases), description="evaluate"):
                 prediction = wrapper.predict([predictor], case)
                 rows.append(case_row(case, prediction, label_targets(case.label, label_sets)))
         summary = {
@@ -304,12 +310,17 @@ def _protected(run: Path, data: Path, config: RunConfig) -> dict[str, str | Path
     return {"the input data": data, "the run folder": run, "the run's training data": config.data.path}
 
 
-def _load_checked(index: DatasetIndex, predictor: Predictor, with_label: bool = True) -> list[Case]:
-    """Read every case and check it fits the model, before anything is written."""
-    cases = load_cases(index, with_label)
-    for case in cases:
-        predictor.check(case)
-    return cases
+def _read_checked(index: DatasetIndex, predictor: Predictor, with_label: bool = True) -> Iterator[Case]:
+    """The cases of `index`, read one at a time as they are asked for: memory holds one case, not all.
+
+    Every case's header is checked against the model and the others first, before anything is
+    read or written; a file that turns out damaged on reading fails then, with nothing written.
+    """
+    shapes = [(files.images[0], case_shape(files)[0]) for files in index.cases]
+    check_consistent(shapes)
+    for path, shape in shapes:
+        predictor.check_shape(path, shape)
+    return (load_case(files, index.labels, with_label) for files in index.cases)
 
 
 def _test_ids(run: Path, fold: int, index: DatasetIndex) -> list[str] | None:
@@ -326,7 +337,7 @@ def _training_cases(run: Path, predictor: Predictor, fold: int) -> list[Case]:
     config: RunConfig = predictor.config
     index = index_dataset(config.data.path)
     train = RunFolder(run).fold_split(fold)["train"]
-    return _load_checked(index.subset(train), predictor, with_label=False)
+    return list(_read_checked(index.subset(train), predictor, with_label=False))
 
 
 def _case_rng(seed: int, case_id: str) -> np.random.Generator:
