@@ -43,6 +43,7 @@ from relunet.analysis.review_promise import TARGETS, oracle_flagged, share_flagg
 from relunet.atomic import write_csv, write_json, write_text
 from relunet.evaluation.decision import EXPECTED
 from relunet.evaluation.metrics import dice_per_class, excess_aurc, spearman
+from relunet.rundir import fold_name
 
 DATASET = "Dataset004_Hippocampus"
 TRAINERS = ("nnUNetTrainerRelation", "nnUNetTrainer")
@@ -78,7 +79,7 @@ class Model(NamedTuple):
         return work / "results" / DATASET / f"{self.name}__nnUNetPlans__{self.configuration}"
 
     def record(self, work: Path) -> Path:
-        return self.folder(work) / f"fold_{self.fold}" / "benchmark.json"
+        return self.folder(work) / fold_name(self.fold) / "benchmark.json"
 
     def predictions(self, work: Path) -> Path:
         return work / "predictions" / f"{self.name}_{self.configuration}{fold_suffix(self.fold)}"
