@@ -102,8 +102,9 @@ def write_dataset(work: Path, n_cases: int, shape: tuple[int, int, int]) -> Path
     return root
 
 
-def measured(args: list[str]) -> dict:
-    """Run `python -m relunet ARGS`; its wall time, peak resident memory and exit status.
+def measured(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run `python -m relunet ARGS` (in `env`, else this one's); its wall, user and system time,
+    peak resident memory and exit status.
 
     The kernel counts the peak of the process that started the child in the child's own peak
     (Linux keeps the high-water mark across `exec`): this process must stay small, so the volumes
@@ -111,12 +112,18 @@ def measured(args: list[str]) -> dict:
     """
     tic = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "relunet", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "relunet", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
     _, status, usage = os.wait4(process.pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    row = {"seconds": time.perf_counter() - tic, "peak_rss_mb": usage.ru_maxrss / 1024, "exit": code}
+    row = {
+        "seconds": time.perf_counter() - tic,
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "exit": code,
+    }
     if code != 0:
         row["error"] = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {code}"
     return row

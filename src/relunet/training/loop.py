@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from relunet.allocator import reuse_freed_memory
 from relunet.atomic import write_csv
 from relunet.config import RunConfig
 from relunet.data.pairing import draw_partners
@@ -46,9 +47,12 @@ def fit(
     Under torchrun (`ranks` active) the model is wrapped in DistributedDataParallel, every rank
     draws the same epoch order and takes its own share of it, each step uses
     `batch_size / world_size` samples per rank, and rank 0 alone writes. Returns the history,
-    one row per epoch.
+    one row per epoch. On the CPU it sets the process's malloc to reuse freed memory
+    (`relunet.allocator`).
     """
     cfg = config.train
+    if device.type == "cpu":
+        reuse_freed_memory()
     ranks = ranks or Distributed()
     takes_pairs = isinstance(model, RelationUNet)
     model = prepare_model(model, device, cfg.channels_last)
