@@ -20,10 +20,10 @@ import statistics
 from pathlib import Path
 
 from scale import measured
-from speed import DOCS, ROOT, _cores, _cpu_name, replace_section
+from speed import DOCS, ROOT, _cores, _cpu_name, write_section
 
 from relunet.allocator import OPT_OUT
-from relunet.atomic import write_json, write_text
+from relunet.atomic import write_json
 from relunet.errors import InputError, guarded
 
 #: name: (folder under --data, `relunet train` options of its published cross-validation's input)
@@ -113,8 +113,7 @@ def main() -> None:
         "rows": [compare(name, args.data, args.work, args.rounds) for name in DATASETS],
     }
     write_json(DOCS / "allocator.json", report)
-    page = DOCS / "performance.md"
-    write_text(page, replace_section(page.read_text(), "allocator", render(report)))
+    write_section(DOCS / "performance.md", "allocator", render(report))
     print(render(report))
 
 

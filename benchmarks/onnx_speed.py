@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from speed import DOCS, ROOT, _cores, _cpu_name, replace_section
+from speed import DOCS, ROOT, _cores, _cpu_name, write_section
 
 from relunet.config import TrainConfig
 from relunet.errors import InputError, guarded
@@ -143,16 +143,14 @@ def main() -> None:
         raise InputError(
             f"--cases {args.cases} --repeats {args.repeats} --threads {args.threads}: at least 1"
         )
-    from relunet.atomic import write_json, write_text
+    from relunet.atomic import write_json
 
     before = os.getloadavg()[0]
     result = measure(args.data, args.cases, args.repeats, thread_counts)
     result["load_average"] = [before, os.getloadavg()[0]]
     machine = f"{platform.machine()} CPU ({_cpu_name()}), {_cores()} cores"
     write_json(args.out / "onnx_speed.json", {"machine": machine, **result})
-    page = args.out / "performance.md"
-    text = page.read_text() if page.is_file() else ""
-    write_text(page, replace_section(text, "onnx", render(result, machine)))
+    write_section(args.out / "performance.md", "onnx", render(result, machine))
     print(render(result, machine))
 
 

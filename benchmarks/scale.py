@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from speed import DOCS, ROOT, _cores, _cpu_name, replace_section
+from speed import DOCS, ROOT, _cores, _cpu_name, write_section
 
 from relunet.atomic import atomic_path
 from relunet.errors import InputError, guarded
@@ -247,7 +247,7 @@ def main() -> None:
         ) from None
     if len(shape) != 3 or min(sizes) < 3:
         raise InputError(f"--sizes {args.sizes} --shape {args.shape}: three sizes, at least 3 cases")
-    from relunet.atomic import write_json, write_text
+    from relunet.atomic import write_json
 
     try:
         if args.render_only:
@@ -268,8 +268,7 @@ def main() -> None:
         "rows": rows,
     }
     write_json(args.out / "scale.json", result)
-    page = args.out / "performance.md"
-    write_text(page, replace_section(page.read_text() if page.is_file() else "", "scale", render(result)))
+    write_section(args.out / "performance.md", "scale", render(result))
     print(render(result))
 
 

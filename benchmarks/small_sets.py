@@ -28,9 +28,9 @@ import statistics
 import time
 from pathlib import Path
 
-from speed import DOCS, ROOT, _cores, _cpu_name, replace_section
+from speed import DOCS, ROOT, _cores, _cpu_name, write_section
 
-from relunet.atomic import write_json, write_text
+from relunet.atomic import write_json
 from relunet.crossval import crossval
 from relunet.errors import guarded
 from relunet.inference.methods import method
@@ -190,8 +190,7 @@ def main() -> None:
         "results": results_row(args.data, args.work),
     }
     write_json(DOCS / "small_sets.json", report)
-    page = DOCS / "performance.md"
-    write_text(page, replace_section(page.read_text(), "small-sets", render(report)))
+    write_section(DOCS / "performance.md", "small-sets", render(report))
     print(render(report))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from relunet.atomic import write_text
 from relunet.errors import guarded
 from relunet.inference.methods import Ensemble, FlipTTA, predict_case
 
@@ -327,6 +328,11 @@ def replace_section(page: str, name: str, body: str) -> str:
         head, rest = page.split(begin, 1)
         return head + block + rest.split(end, 1)[1].lstrip("\n")
     return page.rstrip("\n") + "\n\n" + block
+
+
+def write_section(page: Path, name: str, body: str) -> None:
+    """Set the generated section `name` of the page file `page` (created if missing) to `body`."""
+    write_text(page, replace_section(page.read_text() if page.is_file() else "", name, body))
 
 
 def kept_sections(page: str) -> str:
